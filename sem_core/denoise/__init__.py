@@ -1,0 +1,1 @@
+"""Denoisers: one interface for classical methods and the U-Net."""

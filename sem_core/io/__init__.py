@@ -1,0 +1,1 @@
+"""Readers and writers: SEM TIFF/PNG, Zarr datasets, OME-Zarr scans."""

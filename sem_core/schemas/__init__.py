@@ -1,0 +1,1 @@
+"""sem_core.schemas"""
