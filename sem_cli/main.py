@@ -23,6 +23,14 @@ app = typer.Typer(
 
 # One line per command module; each module's register(app) adds its commands.
 _COMMAND_MODULES: list[str] = [
+    "ingest",
+    "chunk",
+    "synth",
+    "evaluate",
+    "report",
+    "train",
+    "denoise",
+    "noise",
 ]
 
 for _name in _COMMAND_MODULES:

@@ -1,0 +1,130 @@
+"""``sem-denoise synth wafers|scan``: synthetic wafer datasets and large OME-Zarr wafer scans."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from .common import ParamsOpt, ProfileOpt, console, err_console, read_params
+
+__all__ = ["register", "synth_app"]
+
+synth_app = typer.Typer(help="Synthetic data: wafer pair datasets and large wafer scans.", no_args_is_help=True)
+
+
+def _imaging(cfg: Any) -> tuple[dict[str, Any], Any, str]:
+    """Imaging kwargs from params.imaging, the fitted noise model if present, and the inputs hash."""
+    from sem_core.provenance import hash_file, hash_params
+    from sem_core.synth.dataset import imaging_kwargs
+    from sem_core.synth.imaging import NoiseModel
+
+    imaging = imaging_kwargs(cfg.imaging.model_dump())
+    nm_path = cfg.paths.noise_model
+    if not nm_path.is_file():
+        console.print(f"no noise model at {nm_path}: using the imaging section's noise")
+        return imaging, None, hash_params({"noise_model": None})
+    try:
+        model = NoiseModel.from_json(nm_path.read_text())
+    except (OSError, ValueError) as exc:
+        err_console.print(f"[red]error:[/red] noise model {nm_path} is unreadable: {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"noise model: {nm_path}")
+    return imaging, model, hash_file(nm_path)
+
+
+@synth_app.command("wafers")
+def wafers_cmd(
+    params: ParamsOpt = Path("params.yaml"),
+    profile: ProfileOpt = None,
+    n: Annotated[int | None, typer.Option("--n", min=1, help="Images (default: datasets.wafers.n_images).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output store (default: paths.wafers_zarr).")] = None,
+) -> None:
+    """Synthesise the wafer pair dataset (noisy, clean, defect mask, pattern, defects.parquet)."""
+    from sem_core.io.zarr_store import open_dataset
+    from sem_core.synth.dataset import synthesize_wafer_dataset
+
+    cfg = read_params(params, profile)
+    w = cfg.datasets.wafers
+    n_images = n or w.n_images
+    imaging, model, inputs_hash = _imaging(cfg)
+    path = synthesize_wafer_dataset(
+        out or cfg.paths.wafers_zarr, n_images=n_images, shape=w.shape, seed=cfg.seed, pattern=w.pattern,
+        noise_model=model, imaging_params=imaging, specimen_ranges=_specimen_ranges(cfg),
+        split_fractions=w.split, images_per_chunk=w.images_per_chunk, workers=w.workers,
+        params_for_provenance={"seed": cfg.seed, "datasets.wafers": w, "n": n_images, "imaging": cfg.imaging,
+                               "specimen": cfg.specimen},
+        inputs_hash=inputs_hash, progress=True,
+    )
+    ds = open_dataset(path)
+    n_def = 0 if ds.defects is None else len(ds.defects)
+    console.print(f"wafers: {len(ds)} pairs {ds.noisy.shape[1:]}, {n_def} defects -> {path}")
+
+
+def _specimen_section(cfg: Any) -> dict[str, Any]:
+    """``params.specimen.wafers`` (or the whole ``specimen`` section) as a dict; empty if not defined."""
+    section = getattr(cfg.specimen, "wafers", cfg.specimen)
+    return section.model_dump() if hasattr(section, "model_dump") else dict(section or {})
+
+
+def _accepted(func: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``values`` that ``func`` takes as keyword arguments."""
+    names = set(inspect.signature(func).parameters)
+    return {k: v for k, v in values.items() if k in names}
+
+
+def _specimen_ranges(cfg: Any) -> dict[str, Any]:
+    """Keyword ranges for ``sample_wafer_kwargs`` found in params.specimen (empty: its defaults)."""
+    from sem_core.synth.wafers import sample_wafer_kwargs
+
+    return _accepted(sample_wafer_kwargs, _specimen_section(cfg))
+
+
+def _layout_kwargs(cfg: Any) -> dict[str, Any]:
+    """Keyword arguments for the scan's ``make_wafer_layout`` found in params.specimen."""
+    from sem_core.synth.wafers import make_wafer_layout
+
+    fixed = {"shape", "seed", "pattern", "pixel_size_nm"}
+    return {k: v for k, v in _accepted(make_wafer_layout, _specimen_section(cfg)).items() if k not in fixed}
+
+
+@synth_app.command("scan")
+def scan_cmd(
+    params: ParamsOpt = Path("params.yaml"),
+    profile: ProfileOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output .ome.zarr (default: paths.scans_dir/<scan.name>.ome.zarr).")] = None,
+    size: Annotated[int | None, typer.Option("--size", min=64, help="Scan side N (default: scan.size).")] = None,
+    chunk: Annotated[int | None, typer.Option("--chunk", min=32, help="Chunk side (default: scan.chunk).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed (default: seed + scan.seed_offset).")] = None,
+    pattern: Annotated[
+        Literal["lines", "contacts"] | None, typer.Option("--pattern", help="Layout (default: scan.pattern).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Threads (default: scan.workers).")] = None,
+) -> None:
+    """Synthesise an N x N wafer scan chunk by chunk (noisy + pyramid, clean, defect labels, defects.parquet)."""
+    from sem_core.synth.scan import synthesize_scan
+
+    cfg = read_params(params, profile)
+    s = cfg.scan
+    chunk = chunk or s.chunk
+    if s.halo >= chunk:
+        err_console.print(f"[red]error:[/red] --chunk {chunk} must exceed scan.halo {s.halo}")
+        raise typer.Exit(2)
+    imaging, model, _ = _imaging(cfg)
+    target = out or cfg.paths.scans_dir / f"{s.name}.ome.zarr"
+    run = {"size": size or s.size, "chunk": chunk, "seed": seed if seed is not None else cfg.seed + s.seed_offset,
+           "pattern": pattern or s.pattern, "workers": workers or s.workers}
+    path = synthesize_scan(
+        target, halo=s.halo, n_levels=s.n_levels, pixel_size_nm=s.pixel_size_nm,
+        noise_model=model, imaging_params=imaging, layout_kwargs=_layout_kwargs(cfg),
+        params_for_provenance={"scan": s, "run": run, "imaging": cfg.imaging, "specimen": cfg.specimen},
+        progress=True, **run,
+    )
+    console.print(f"scan: {run['size']}² ({run['pattern']}, seed {run['seed']}) -> {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``synth`` command group to ``app``."""
+    app.add_typer(synth_app, name="synth")

@@ -1,0 +1,126 @@
+"""The U-Net as a :class:`~sem_core.denoise.base.Denoiser`: batched sub-tiles, automatic device.
+
+A tile is cut into sub-tiles of ``tile_px`` (plus ``ctx`` pixels of context on each side, ``ctx``
+= the network's :meth:`~sem_core.models.unet.UNet.required_halo` rounded up to its
+``input_multiple``) whose origins sit on the ``input_multiple`` grid, so max-pooling sees the same
+pixel alignment as in a whole-image pass; they run ``batch_size`` at a time. CUDA: bfloat16
+autocast and ``channels_last``; CPU: float32. The output is clamped to [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..device import autocast_context, select_device
+from ..provenance import hash_file
+from .base import register_denoiser
+
+__all__ = ["UnetDenoiser"]
+
+
+@register_denoiser("unet")
+class UnetDenoiser:
+    """U-Net denoiser from a checkpoint (``checkpoint``) or a ready module (``model``, for tests).
+
+    Parameters
+    ----------
+    checkpoint : str or Path, optional
+        Release ``.safetensors`` or training ``.ckpt`` (:func:`sem_core.checkpoint.load_model`).
+    model : nn.Module, optional
+        A UNet with ``required_halo()`` and ``input_multiple``.
+    batch_size : int
+        Sub-tiles per forward pass.
+    tile_px : int
+        Sub-tile core side (rounded up to the network's input multiple).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``.
+    """
+
+    name = "unet"
+
+    def __init__(
+        self,
+        *,
+        checkpoint: str | Path | None = None,
+        model: nn.Module | None = None,
+        batch_size: int = 8,
+        tile_px: int = 512,
+        device: str = "auto",
+    ) -> None:
+        self.setup = select_device(device)
+        self.card: dict[str, Any] = {}
+        self.checkpoint = None if checkpoint is None else str(checkpoint)
+        self.checkpoint_hash = None
+        if model is None:
+            if checkpoint is None:
+                raise ValueError("method 'unet' needs a checkpoint (--model) or a model")
+            path = Path(checkpoint)
+            if not path.is_file():
+                raise FileNotFoundError(f"U-Net checkpoint {path} does not exist (train/release a model first)")
+            from ..checkpoint import load_model
+
+            model, self.card = load_model(path, device="cpu")
+            self.checkpoint_hash = hash_file(path)
+        self.model = model.eval().to(self.setup.device, memory_format=self.setup.memory_format)
+        self.multiple = int(getattr(model, "input_multiple", 1))
+        self.batch_size = int(batch_size)
+        self.tile_px = int(math.ceil(tile_px / self.multiple) * self.multiple)
+        self.ctx = int(math.ceil(int(model.required_halo()) / self.multiple) * self.multiple)
+
+    @property
+    def halo(self) -> int:
+        return self.ctx
+
+    @property
+    def chunk_multiple(self) -> int:
+        """Tiles must start on the pooling grid."""
+        return self.multiple
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters for provenance: checkpoint, its hash, architecture, tiling."""
+        return {
+            "checkpoint": self.checkpoint, "checkpoint_hash": self.checkpoint_hash,
+            "architecture": dict(getattr(self.model, "config", {})), "tile_px": self.tile_px,
+            "batch_size": self.batch_size, "device": str(self.setup.device),
+        }
+
+    def __getstate__(self) -> dict[str, Any]:  # processes / distributed: ship the model on CPU
+        state = dict(self.__dict__)
+        state["model"] = self.model.to("cpu")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.model = self.model.to(self.setup.device, memory_format=self.setup.memory_format)
+
+    @torch.inference_mode()
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(batch[:, None]).to(self.setup.device, memory_format=self.setup.memory_format)
+        with autocast_context(self.setup):
+            y = self.model(x)
+        return y[:, 0].float().clamp_(0.0, 1.0).cpu().numpy()
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        """Denoise ``tile`` (H, W) float32 on [0, 1]; returns (H, W) float32."""
+        x = np.asarray(tile, dtype=np.float32)
+        if x.ndim != 2:
+            raise ValueError(f"denoisers take 2-D (H, W) tiles, got shape {x.shape}")
+        h, w = x.shape
+        t, c = self.tile_px, self.ctx
+        nh, nw = math.ceil(h / t), math.ceil(w / t)
+        padded = np.pad(x, ((c, c + nh * t - h), (c, c + nw * t - w)), mode="symmetric")
+        origins = [(i * t, j * t) for i in range(nh) for j in range(nw)]
+        out = np.empty((nh * t, nw * t), dtype=np.float32)
+        for start in range(0, len(origins), self.batch_size):
+            part = origins[start : start + self.batch_size]
+            batch = np.stack([padded[r : r + t + 2 * c, q : q + t + 2 * c] for r, q in part])
+            res = self._forward(batch)
+            for (r, q), y in zip(part, res):
+                out[r : r + t, q : q + t] = y[c : c + t, c : c + t]
+        return out[:h, :w]

@@ -1,0 +1,57 @@
+"""Prefect settings for sem-denoise: ephemeral by default, analytics off, results persisted in the repo.
+
+Prefect reads most settings when it is imported, so :func:`apply_env_defaults` must run
+*before* ``import prefect`` (``tasks/__init__.py`` calls it). Values the user already set in
+the environment always win: ``PREFECT_API_URL`` set => a real server is used, unset => an
+ephemeral SQLite server starts inside the process.
+
+Environment knobs of our own:
+
+``SEM_PREFECT_RESULTS``
+    Where task results (the cache records) are persisted; default ``<repo>/.prefect/results``.
+    Exported as ``PREFECT_LOCAL_STORAGE_PATH``.
+``SEM_IO_RETRY_BACKOFF_S``
+    Base delay of the exponential backoff of I/O task retries (default 2 s; tests use ~0).
+``SEM_DASK_ADDRESS``
+    Address of an existing Dask scheduler; default: a threads-only LocalCluster per flow run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["REPO_ROOT", "apply_env_defaults", "io_retry_backoff_s", "results_dir"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+}
+
+
+def results_dir() -> Path:
+    """Folder of persisted task results: ``$SEM_PREFECT_RESULTS`` or ``<repo>/.prefect/results``."""
+    return Path(os.environ.get("SEM_PREFECT_RESULTS", REPO_ROOT / ".prefect" / "results")).resolve()
+
+
+def io_retry_backoff_s() -> float:
+    """Base delay (seconds) of the exponential backoff on I/O tasks (``$SEM_IO_RETRY_BACKOFF_S``, default 2)."""
+    raw = os.environ.get("SEM_IO_RETRY_BACKOFF_S", "2")
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"SEM_IO_RETRY_BACKOFF_S must be a number of seconds, got {raw!r}") from exc
+    if value < 0:
+        raise ValueError(f"SEM_IO_RETRY_BACKOFF_S must be >= 0, got {value}")
+    return value
+
+
+def apply_env_defaults() -> None:
+    """Set our Prefect defaults in ``os.environ`` unless already set (call before importing prefect)."""
+    for key, value in _DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(results_dir()))

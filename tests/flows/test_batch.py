@@ -1,0 +1,122 @@
+"""The batch-inbox flow: each new batch processed once, corrupt items reported, failed batches retried."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+import zarr
+
+from flows.batch import process_batches
+from sem_core.denoise.base import build_denoiser
+from sem_core.io.ome_zarr import open_multiscale
+from tasks.ledger import LEDGER_NAME, SUCCESS_MARKER
+
+
+class BoxDenoiser:
+    """Stand-in for the production U-Net: a 3x3 box filter (injected, no checkpoint needed)."""
+
+    name = "unet"
+    halo = 1
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        padded = np.pad(tile, 1, mode="symmetric")
+        h, w = tile.shape
+        return sum(padded[r : r + h, c : c + w] for r in range(3) for c in range(3)) / np.float32(9)
+
+
+class CountingBuilder:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, name: str, **kwargs):
+        self.calls += 1
+        return BoxDenoiser() if name == "unet" else build_denoiser(name, **kwargs)
+
+
+METHODS = {"unet": {}, "gaussian": {"sigma_px": 1.0}}
+
+
+def _write_tif(path: Path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    clean = np.full((64, 80), 100.0)
+    clean[16:48, 20:60] = 180.0
+    tifffile.imwrite(path, np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).astype(np.uint8))
+
+
+def _run(inbox: Path, outputs: Path, builder) -> object:
+    return process_batches(params_path="params.yaml", methods=METHODS, inbox_dir=str(inbox), outputs_dir=str(outputs),
+                           chunks=64, denoiser_builder=builder, return_state=True)
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    batch = tmp_path / "inbox" / "b1"
+    batch.mkdir(parents=True)
+    _write_tif(batch / "img_a.tif", 1)
+    _write_tif(batch / "img_b.tif", 2)
+    (batch / "broken.tif").write_bytes(b"II*\x00 this is not a tiff")
+    scan = zarr.create_array(store=str(batch / "scan.zarr"), shape=(128, 128), chunks=(64, 64), dtype="uint8")
+    scan[:] = np.random.default_rng(3).integers(0, 255, (128, 128), dtype=np.uint8)
+    (batch / "notes.txt").write_text("ignored")
+    return tmp_path / "inbox"
+
+
+def test_batch_processed_once_corrupt_item_reported_failed_batch_retried(inbox, tmp_path, results_dir):
+    outputs = tmp_path / "outputs"
+    builder = CountingBuilder()
+
+    state = _run(inbox, outputs, builder)
+    assert state.is_completed(), state
+    ledger = json.loads((outputs / LEDGER_NAME).read_text())["batches"]
+    entry = ledger["b1"]
+    assert entry["status"] == "done" and entry["n_items"] == 4 and entry["n_failed"] == 1
+    assert [e["item"] for e in entry["errors"]] == ["broken.tif"] and "broken.tif" in entry["errors"][0]["error"]
+    out = outputs / "b1"
+    assert json.loads((out / SUCCESS_MARKER).read_text())["content_hash"] == entry["content_hash"]
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert sorted(metrics["item"].unique()) == ["img_a.tif", "img_b.tif", "scan.zarr"]
+    assert len(metrics) == 6  # 3 good items x 2 methods
+    images = metrics[metrics["item"] != "scan.zarr"]
+    assert (images["sigma_out"] < images["sigma_in"]).all()  # both methods really smoothed the noise
+    denoised = open_multiscale(out / "img_a.unet.ome.zarr")[...]
+    assert denoised.shape == (64, 80) and denoised.dtype == np.uint8
+    assert open_multiscale(out / "scan.gaussian.ome.zarr").shape == (128, 128)
+    assert not [p for p in outputs.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+    # Second run: nothing new, nothing rebuilt, outputs untouched.
+    marker_mtime = (out / SUCCESS_MARKER).stat().st_mtime_ns
+    builder.calls = 0
+    state = _run(inbox, outputs, builder)
+    assert state.is_completed() and state.result() == {} and builder.calls == 0
+    assert (out / SUCCESS_MARKER).stat().st_mtime_ns == marker_mtime
+
+    # A batch where nothing can be read fails: recorded, not published, and the run is Failed.
+    bad = inbox / "b2"
+    bad.mkdir()
+    (bad / "x.tif").write_bytes(b"garbage")
+    state = _run(inbox, outputs, builder)
+    assert state.is_failed()
+    ledger = json.loads((outputs / LEDGER_NAME).read_text())["batches"]
+    assert ledger["b2"]["status"] == "failed" and ledger["b1"]["status"] == "done"
+    assert not (outputs / "b2").exists()
+
+    # Next run: the fixed batch is retried; a half-written output (no marker) is replaced, not trusted.
+    (bad / "x.tif").unlink()
+    _write_tif(bad / "x.tif", 4)
+    half = inbox / "b3"
+    half.mkdir()
+    _write_tif(half / "y.tif", 5)
+    (outputs / "b3").mkdir()
+    (outputs / "b3" / "partial.ome.zarr").mkdir()
+    state = _run(inbox, outputs, builder)
+    assert state.is_completed(), state
+    assert sorted(state.result()) == ["b2", "b3"]  # b1 is not touched again
+    for name in ("b2", "b3"):
+        assert (outputs / name / SUCCESS_MARKER).exists()
+    assert not (outputs / "b3" / "partial.ome.zarr").exists()
+    assert (outputs / "b1" / SUCCESS_MARKER).stat().st_mtime_ns == marker_mtime
