@@ -10,6 +10,9 @@ Synthetic data only (no Zarr, no pandera: it imports sem_core.models/losses/patc
 (b) Inference throughput, MPix/s of the U-Net (base 32 and 64, depth 4) on batches of
     tiles, bf16 + channels_last, eager and torch.compile; "effective" discounts the halo
     a tiled run must overlap (tile - 2 * required_halo)^2 / tile^2.
+(c) As (a) with torch.compile (the `train.compile` flag).
+(d) ``train_model`` itself on a small synthetic Zarr (when zarr/pandera are installed):
+    time, validation PSNR, resume-vs-uninterrupted weight difference, reload and infer.
 Every section is warmed up and timed between torch.cuda.synchronize() calls; figures are
 printed as they come and a JSON summary at the end (and to --json). A failing section
 prints its traceback, is recorded as an error, and makes the exit status 1.
@@ -41,9 +44,11 @@ from sem_core.models.unet import UNet  # noqa: E402
 from sem_core.patches import PatchSampler  # noqa: E402
 
 FULL = dict(patch=256, batch=32, base=64, depth=4, warmup=5, timed=30, images=16, image_size=1024,
-            tile=1024, tile_batch=8, infer_warmup=3, infer_timed=20, bases=(32, 64))
+            tile=1024, tile_batch=8, infer_warmup=3, infer_timed=20, bases=(32, 64),
+            tm_images=12, tm_size=512, tm_base=32, tm_depth=4, tm_patch=128, tm_batch=16, tm_steps=80)
 DRY = dict(patch=32, batch=2, base=8, depth=2, warmup=1, timed=2, images=3, image_size=64,
-           tile=64, tile_batch=1, infer_warmup=1, infer_timed=2, bases=(32, 64))
+           tile=64, tile_batch=1, infer_warmup=1, infer_timed=2, bases=(32, 64),
+           tm_images=4, tm_size=64, tm_base=4, tm_depth=2, tm_patch=32, tm_batch=2, tm_steps=4)
 
 
 def log(msg: str) -> None:
@@ -162,6 +167,55 @@ def bench_infer(cfg: dict, setup: DeviceSetup, base: int, compiled: bool) -> dic
     return res
 
 
+def bench_train_model(cfg: dict, setup: DeviceSetup) -> dict:
+    """(d) ``train_model`` end to end on a synthetic Zarr: timing, resume vs uninterrupted, reload.
+
+    Needs the data stack (zarr, pandas, pandera); recorded as skipped where it is missing.
+    """
+    try:
+        import pandas as pd
+        import zarr
+
+        from sem_core.checkpoint import load_checkpoint, load_model
+        from sem_core.train import train_model
+    except ImportError as exc:
+        return {"skipped": f"data stack not installed: {exc!r}"}
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="gpu_check_"))
+    noisy, clean = make_synthetic(cfg["tm_images"], cfg["tm_size"], np.random.default_rng(1))
+    group = zarr.open_group(str(tmp / "d.zarr"), mode="w")
+    for name, arr in (("noisy", noisy), ("clean", clean)):
+        group.create_array(name, data=arr, chunks=(1, *arr.shape[1:]))
+    n = cfg["tm_images"]
+    group.attrs["split"] = {"train": list(range(n - 2)), "val": [n - 2, n - 1], "test": []}
+    steps = cfg["tm_steps"]
+    common = dict(dataset_path=tmp / "d.zarr", experiment_name="gpu_check", loss_kwargs={"name": "full"},
+                  model_kwargs={"base_channels": cfg["tm_base"], "depth": cfg["tm_depth"]},
+                  patch_size=cfg["tm_patch"], batch_size=cfg["tm_batch"], steps=steps,
+                  steps_per_epoch=max(steps // 4, 1), seed=0, device=str(setup.device), progress=False,
+                  early_stopping_patience=None, val_crop=cfg["tm_size"])
+    t0 = time.perf_counter()
+    full = train_model(out_dir=tmp / "a", **common)
+    seconds = time.perf_counter() - t0
+    train_model(out_dir=tmp / "b", stop_after_steps=steps // 2 + 1, **common)
+    resumed = train_model(out_dir=tmp / "b", resume=True, **common)
+    wa, wb = load_checkpoint(full.last_checkpoint)["model"], load_checkpoint(resumed.last_checkpoint)["model"]
+    diff = max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)
+    metrics = pd.read_csv(tmp / "a" / "metrics.csv")
+    model, _ = load_model(full.best_checkpoint, device=setup.device)
+    with torch.inference_mode(), autocast_context(setup):
+        y = model(torch.rand(1, 1, cfg["tm_size"], cfg["tm_size"], device=setup.device))
+    res = {"steps": steps, "batch": cfg["tm_batch"], "patch": cfg["tm_patch"], "base": cfg["tm_base"],
+           "depth": cfg["tm_depth"], "seconds": seconds, "patches_per_s_incl_val_and_ckpt": steps * cfg["tm_batch"] / seconds,
+           "val_psnr_first": float(metrics["val_psnr"].iloc[0]), "val_psnr_last": float(metrics["val_psnr"].iloc[-1]),
+           "resume_steps": resumed.steps, "resume_max_abs_weight_diff": diff, "resume_bit_identical": diff == 0.0,
+           "reloaded_output_finite": bool(torch.isfinite(y).all())}
+    log(f"  train_model {steps} steps in {seconds:.1f} s; val PSNR {res['val_psnr_first']:.2f} -> "
+        f"{res['val_psnr_last']:.2f} dB; resume max |dw| {diff:.3g}")
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dry-run", action="store_true", help="tiny configuration on the CPU (compile skipped)")
@@ -213,6 +267,13 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # recorded and reported, never swallowed: exit status 1
             traceback.print_exc()
             summary["errors"]["train_compiled"] = repr(exc)
+    save()
+    try:
+        log("(d) train_model end to end (synthetic Zarr, resume, reload)")
+        summary["train_model"] = bench_train_model(cfg, setup)
+    except Exception as exc:  # recorded and reported, never swallowed: exit status 1
+        traceback.print_exc()
+        summary["errors"]["train_model"] = repr(exc)
     save()
     print(json.dumps(summary, indent=2), flush=True)
     return 1 if summary["errors"] else 0

@@ -3,12 +3,12 @@
 Each stage group is a subflow of cached stage tasks (:mod:`tasks.stages`); every task is keyed on
 the content of its inputs, the config sections it reads and its code, so a second run with
 unchanged inputs recomputes nothing and a changed training parameter recomputes training and
-what follows only. Independent stages (Tin-balls ingest/chunk vs. wafer synthesis; the denoising
-of each scan by each method) run concurrently on the Dask task runner (threads by default).
+what follows only. Independent stages run concurrently: the denoising of each scan by each
+method on the Dask task runner (threads by default, ``SEM_DASK_ADDRESS`` for a cluster), the
+Tin-balls and wafer branches of noise synthesis on Prefect's thread pool.
 
-Stages not in this flow yet (no stage command existed when it was wired): the noise fit
-(``paths.noise_model`` is used as an input when present) and the release export of the model
-(``paths.release_model``); the U-Net stages use the training run's ``best.ckpt``.
+Not in this flow yet (no stage command existed when it was wired): the release export of the
+model (``paths.release_model``); the U-Net stages use the training run's ``best.ckpt``.
 """
 
 from __future__ import annotations
@@ -50,23 +50,27 @@ def _scan_path(params: Any) -> Path:
 
 @flow(name="noise-synthesis")
 def noise_synthesis(params: Any, params_file: Path) -> dict[str, str]:
-    """Ingest + chunk the real Tin-balls pairs (when present); synthesise the wafer dataset and scan."""
+    """Ingest the real Tin-balls pairs, fit the noise model, chunk them; synthesise the wafer dataset and scan.
+
+    Without the Tin-balls data (``paths.tin_balls_source``) ingest, noise fit and chunk are skipped
+    and the simulator uses an existing ``paths.noise_model`` or its own imaging parameters.
+    """
     logger = get_run_logger()
     p = params.paths
-    noise_model = [Path(p.noise_model)]
-    futures = {
-        "wafers": _run("synth_wafers", params, params_file, inputs=[], optional=noise_model,
-                       outputs=[Path(p.wafers_zarr)]),
-        "scan": _run("synth_scan", params, params_file, inputs=[], optional=noise_model, outputs=[_scan_path(params)]),
-    }
+    futures, fit = {}, []
     if Path(p.tin_balls_source).is_dir():
         ingest = _run("ingest", params, params_file, inputs=[Path(p.tin_balls_source)],
                       outputs=[Path(p.tin_balls_manifest), Path(p.tin_balls_ingest_report)])
+        fit = [_run("noise_fit", params, params_file, inputs=[Path(p.tin_balls_manifest), Path(p.tin_balls_source)],
+                    outputs=[Path(p.noise_model), Path(p.noise_fit_report)], wait_for=[ingest])]
         futures["tin_balls"] = _run("chunk", params, params_file,
                                     inputs=[Path(p.tin_balls_manifest), Path(p.tin_balls_source)],
                                     outputs=[Path(p.tin_balls_zarr)], wait_for=[ingest])
     else:
-        logger.warning("no Tin-balls data at %s: ingest and chunk skipped", p.tin_balls_source)
+        logger.warning("no Tin-balls data at %s: ingest, noise fit and chunk skipped", p.tin_balls_source)
+    model = {"inputs": [Path(p.noise_model)]} if fit else {"inputs": [], "optional": [Path(p.noise_model)]}
+    futures["wafers"] = _run("synth_wafers", params, params_file, outputs=[Path(p.wafers_zarr)], wait_for=fit, **model)
+    futures["scan"] = _run("synth_scan", params, params_file, outputs=[_scan_path(params)], wait_for=fit, **model)
     results = {name: f.result() for name, f in futures.items()}
     return {name: next(iter(r["outputs"])) for name, r in results.items()}
 
@@ -84,7 +88,7 @@ def training(params: Any, params_file: Path) -> str:
     return str(run_dir / "best.ckpt")
 
 
-@flow(name="denoise-scans")
+@flow(name="denoise-scans", task_runner=make_task_runner())
 def denoise_scans(params: Any, params_file: Path, scans: list[str], checkpoint: str | None) -> dict[str, str]:
     """Denoise every scan with the classical method and the U-Net, all (scan, method) pairs in parallel."""
     methods = [params.denoise.method] + (["unet"] if checkpoint else [])
@@ -130,7 +134,7 @@ def _publish(params: Any, result: dict[str, Any], provenance: dict[str, Any]) ->
     publish_provenance(provenance, key="pipeline-provenance", title="Pipeline run provenance")
 
 
-@flow(name="pipeline", task_runner=make_task_runner())
+@flow(name="pipeline")
 def pipeline(params_path: str = "params.yaml", profile: str | None = None,
              overrides: dict[str, Any] | None = None, train: bool = True) -> dict[str, Any]:
     """Run the whole pipeline on one typed config.

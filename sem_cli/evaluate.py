@@ -29,7 +29,7 @@ def _parse_models(models: list[str]) -> dict[str, Path]:
 
 
 def _build_methods(cfg: Any, models: dict[str, Path]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Denoisers by label (``noisy`` first) and the experiment name of each label."""
+    """Denoisers by label (``noisy`` first, U-Nets as ``unet-<experiment>``) and each label's experiment."""
     from sem_core.denoise.base import build_denoiser
     from sem_core.evaluate import identity_denoiser
 
@@ -48,7 +48,7 @@ def _build_methods(cfg: Any, models: dict[str, Path]) -> tuple[dict[str, Any], d
             raise typer.Exit(2)
         try:
             methods[f"unet-{experiment}"] = build_denoiser("unet", checkpoint=path)
-        except (ValueError, ImportError, OSError) as exc:
+        except (ValueError, ImportError, OSError, RuntimeError) as exc:
             err_console.print(f"[red]error:[/red] cannot load U-Net checkpoint {path}: {exc}")
             raise typer.Exit(1) from exc
         experiments[f"unet-{experiment}"] = experiment
@@ -56,13 +56,14 @@ def _build_methods(cfg: Any, models: dict[str, Path]) -> tuple[dict[str, Any], d
 
 
 def _panels(result: Any, dataset: str, image_ids: list[str] | None, defects: Any) -> list[Any]:
+    from sem_core.evaluate import metric_label
     from sem_core.report import Panel
 
     panels = []
     for (label, _, i), noisy in result.outputs.items():
         if label != "noisy_input":
             continue
-        outs = {lb: arr for (lb, _, j), arr in result.outputs.items()
+        outs = {metric_label(lb, exp): arr for (lb, exp, j), arr in result.outputs.items()
                 if j == i and lb not in ("noisy_input", "clean", "noisy")}
         boxes = []
         if defects is not None:
@@ -138,6 +139,7 @@ def evaluate_cmd(
             view = open_dataset(path)
             result = evaluate_dataset(
                 path, methods=methods, experiments=experiments, split=ev.split,
+                method_names={lb: "unet" for lb, exp in experiments.items() if exp != "classical"},
                 max_images=max_images or ev.max_images, align=name in ev.align_datasets, border_px=ev.border_px,
                 defect_margin_px=ev.defect_margin_px, cnr_erode_px=ev.cnr_erode_px,
                 keep_outputs=ev.panels_per_dataset,

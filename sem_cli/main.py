@@ -31,6 +31,8 @@ _COMMAND_MODULES: list[str] = [
     "train",
     "denoise",
     "noise",
+    "batch",
+    "pipeline",
 ]
 
 for _name in _COMMAND_MODULES:

@@ -61,6 +61,10 @@ def _print_table(report: dict[str, Any]) -> None:
             ok = line.get("passed")
             mark = "" if ok is None else ("[green]yes[/green]" if ok else "[red]NO[/red]")
             table.add_row(key, part, f"{line['real']:.4g}", f"{line['sim']:.4g}", line.get("tolerance", ""), mark)
+    edge = report.get("edge_blur")
+    if edge:
+        table.add_row("edge_sigma", f"train[:{edge['n_pairs']}]", f"{edge['real']:.3g}",
+                      f"{edge['sim_per_step'][-1]:.3g}", "", "")
     console.print(table)
 
 
@@ -73,7 +77,7 @@ def fit_cmd(
     """Fit the noise model to the real pairs; write paths.noise_model and paths.noise_fit_report."""
     from sem_core.provenance import hash_tree, make_provenance
     from sem_core.rng import derive_rng
-    from sem_core.synth.calibrate import fit_noise_model, flatten_report
+    from sem_core.synth.calibrate import fit_noise_model, flatten_report, make_noise_stats_table
     from sem_core.synth.imaging import write_noise_model
     from sem_core.synth.real_pairs import load_aligned_pairs
 
@@ -92,12 +96,13 @@ def fit_cmd(
     tolerances = {"slope": ("rel", nf.tol_slope_rel), "intercept": ("rel", nf.tol_intercept_rel),
                   "acf_x1": ("abs", nf.tol_acf_x1_abs), "acf_y1": ("abs", nf.tol_acf_y1_abs)}
     estimator = {"border_px": nf.border_px, "local_mean_px": nf.local_mean_px, "grad_max": nf.grad_max,
-                 "bin_width": nf.bin_width, "edge_blur": nf.edge_blur}
+                 "bin_width": nf.bin_width}
     model, report = fit_noise_model(
         [(p.noisy, p.clean) for p in pairs], rng=derive_rng(params.seed, "noise_fit"),
         n_train=nf.n_train, split=nf.split, split_seed=params.seed, iterations=nf.iterations,
         se_per_pe=nf.se_per_pe, n_taps=nf.n_taps, se_model=nf.se_model, se_gamma_shape=nf.se_gamma_shape,
-        intercept_from=nf.intercept_from, estimator=estimator, tolerances=tolerances,
+        intercept_from=nf.intercept_from, check_repeats=nf.check_repeats,
+        fit_edge_blur=nf.fit_edge_blur, edge_pairs=nf.edge_pairs, estimator=estimator, tolerances=tolerances,
     )
     used = [f for _, n, c, _ in items for f in (n, c)]
     provenance = make_provenance(
@@ -105,6 +110,8 @@ def fit_cmd(
         extra={"stage": "noise_fit", "source": origin, "pair_ids": [p.pair_id for p in pairs]},
     )
     write_noise_model(paths.noise_model, model, provenance=provenance)
+    table = make_noise_stats_table(report, [p.pair_id for p in pairs])
+    report["real_per_pair"] = table.to_dict(orient="records")
     report["pairs"] = [{"pair_id": p.pair_id, "shift_dy": p.shift[0], "shift_dx": p.shift[1]} for p in pairs]
     report["errors"] = errors
     out = {**flatten_report(report, model), "provenance": provenance, "details": report}

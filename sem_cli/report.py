@@ -39,8 +39,8 @@ def report_cmd(
             parts = []
             for path in curves:
                 df = pd.read_csv(path)
-                if "experiment" not in df.columns:
-                    df["experiment"] = path.stem
+                if "experiment" not in df.columns:  # <models_dir>/<experiment>/metrics.csv from training
+                    df["experiment"] = path.parent.name if path.name == "metrics.csv" else path.stem
                 parts.append(df)
             training = pd.concat(parts, ignore_index=True)
         prov_file = source / "provenance.json"

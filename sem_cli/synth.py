@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,7 +20,7 @@ def _imaging(cfg: Any) -> tuple[dict[str, Any], Any, str]:
     from sem_core.synth.dataset import imaging_kwargs
     from sem_core.synth.imaging import NoiseModel
 
-    imaging = imaging_kwargs(cfg.imaging.model_dump())
+    imaging = imaging_kwargs(cfg.imaging.model_dump())  # field names are simulate_pair's keywords
     nm_path = cfg.paths.noise_model
     if not nm_path.is_file():
         console.print(f"no noise model at {nm_path}: using the imaging section's noise")
@@ -52,7 +51,8 @@ def wafers_cmd(
     imaging, model, inputs_hash = _imaging(cfg)
     path = synthesize_wafer_dataset(
         out or cfg.paths.wafers_zarr, n_images=n_images, shape=w.shape, seed=cfg.seed, pattern=w.pattern,
-        noise_model=model, imaging_params=imaging, specimen_ranges=_specimen_ranges(cfg),
+        noise_model=model, imaging_params=imaging, specimen_ranges=cfg.specimen.wafers.sampling_kwargs(),
+        layout_kwargs=cfg.specimen.wafers.level_kwargs(),
         split_fractions=w.split, images_per_chunk=w.images_per_chunk, workers=w.workers,
         params_for_provenance={"seed": cfg.seed, "datasets.wafers": w, "n": n_images, "imaging": cfg.imaging,
                                "specimen": cfg.specimen},
@@ -61,33 +61,6 @@ def wafers_cmd(
     ds = open_dataset(path)
     n_def = 0 if ds.defects is None else len(ds.defects)
     console.print(f"wafers: {len(ds)} pairs {ds.noisy.shape[1:]}, {n_def} defects -> {path}")
-
-
-def _specimen_section(cfg: Any) -> dict[str, Any]:
-    """``params.specimen.wafers`` (or the whole ``specimen`` section) as a dict; empty if not defined."""
-    section = getattr(cfg.specimen, "wafers", cfg.specimen)
-    return section.model_dump() if hasattr(section, "model_dump") else dict(section or {})
-
-
-def _accepted(func: Any, values: dict[str, Any]) -> dict[str, Any]:
-    """The entries of ``values`` that ``func`` takes as keyword arguments."""
-    names = set(inspect.signature(func).parameters)
-    return {k: v for k, v in values.items() if k in names}
-
-
-def _specimen_ranges(cfg: Any) -> dict[str, Any]:
-    """Keyword ranges for ``sample_wafer_kwargs`` found in params.specimen (empty: its defaults)."""
-    from sem_core.synth.wafers import sample_wafer_kwargs
-
-    return _accepted(sample_wafer_kwargs, _specimen_section(cfg))
-
-
-def _layout_kwargs(cfg: Any) -> dict[str, Any]:
-    """Keyword arguments for the scan's ``make_wafer_layout`` found in params.specimen."""
-    from sem_core.synth.wafers import make_wafer_layout
-
-    fixed = {"shape", "seed", "pattern", "pixel_size_nm"}
-    return {k: v for k, v in _accepted(make_wafer_layout, _specimen_section(cfg)).items() if k not in fixed}
 
 
 @synth_app.command("scan")
@@ -114,11 +87,13 @@ def scan_cmd(
         raise typer.Exit(2)
     imaging, model, _ = _imaging(cfg)
     target = out or cfg.paths.scans_dir / f"{s.name}.ome.zarr"
+    wafer = cfg.specimen.wafers
+    layout_kwargs = {**wafer.level_kwargs(), "defect_density_per_um2": wafer.defect_density_per_um2}
     run = {"size": size or s.size, "chunk": chunk, "seed": seed if seed is not None else cfg.seed + s.seed_offset,
            "pattern": pattern or s.pattern, "workers": workers or s.workers}
     path = synthesize_scan(
         target, halo=s.halo, n_levels=s.n_levels, pixel_size_nm=s.pixel_size_nm,
-        noise_model=model, imaging_params=imaging, layout_kwargs=_layout_kwargs(cfg),
+        noise_model=model, imaging_params=imaging, layout_kwargs=layout_kwargs,
         params_for_provenance={"scan": s, "run": run, "imaging": cfg.imaging, "specimen": cfg.specimen},
         progress=True, **run,
     )

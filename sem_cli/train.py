@@ -45,18 +45,21 @@ def train_cmd(
         err_console.print(f"[red]error:[/red] {exc.args[0]}")
         raise typer.Exit(2) from exc
     exp = tc.experiments[name]
-    data_path = exp.train_data or (cfg.paths.tin_balls_zarr if ds_name == "tin_balls" else cfg.paths.wafers_zarr)
+    real_path = cfg.paths.tin_balls_zarr if ds_name == "tin_balls" else cfg.paths.wafers_zarr
+    data_path = exp.train_data or real_path
     run_dir = out or resolve_run_dir(cfg.paths.models_dir, name, ds_name, seed)
     if threads:
         torch.set_num_threads(threads)
-    console.print(f"train {name} on {data_path} -> {run_dir}  model {model_kwargs}  loss {loss_kwargs}")
+    console.print(f"train {name} on {data_path} (validate on {real_path}) -> {run_dir}\n  model {model_kwargs}\n"
+                  f"  loss {loss_kwargs}")
     try:
         result = train_model(
             dataset_path=data_path, out_dir=run_dir, experiment_name=name, model_kwargs=model_kwargs,
             loss_kwargs=loss_kwargs, patch_size=tc.patch_size, batch_size=tc.batch_size, steps=tc.steps,
             steps_per_epoch=tc.steps_per_epoch, lr=tc.lr, weight_decay=tc.weight_decay, schedule=tc.schedule,
             grad_clip=tc.grad_clip, early_stopping_patience=tc.early_stopping_patience, val_crop=tc.val_crop,
-            augment=tc.augment, align_pairs=tc.align_pairs, seed=cfg.seed if seed is None else seed,
+            augment=tc.augment, align_pairs=tc.align_pairs, val_dataset_path=real_path if exp.train_data else None,
+            seed=cfg.seed if seed is None else seed,
             device=tc.device, compile_model=tc.compile, resume=resume, progress=True,
         )
     except ValueError as exc:

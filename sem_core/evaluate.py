@@ -175,6 +175,7 @@ def evaluate_method(
     defect_margin_px: int = 4,
     cnr_erode_px: int = 3,
     keep_outputs: int = 0,
+    warmup: bool = True,
 ) -> EvaluationResult:
     """Denoise and score the images ``indices`` of a stack with one method.
 
@@ -194,6 +195,9 @@ def evaluate_method(
         Defect table with ``image`` and ``bbox_*`` columns.
     keep_outputs : int
         Keep the outputs of the first ``keep_outputs`` images for report panels.
+    warmup : bool
+        Run the denoiser once, untimed, on a 64 x 64 crop of the first image first, so that
+        one-off set-up (model load, thread pools, JIT) does not count against the first image.
 
     Returns
     -------
@@ -201,6 +205,11 @@ def evaluate_method(
         One row per image that succeeded; a failing image is recorded in ``errors`` and skipped.
     """
     rows, errors, kept, defect_rows = [], [], {}, []
+    if warmup and len(indices):
+        try:
+            _apply(denoiser, to_unit_float(np.asarray(noisy[int(indices[0])]))[:64, :64])
+        except (ValueError, RuntimeError) as exc:  # the timed call below records the error
+            log.debug("warm-up of %s failed: %s", method, exc)
     for pos, i in enumerate(indices):
         i = int(i)
         try:
@@ -249,6 +258,7 @@ def evaluate_dataset(
     *,
     methods: Mapping[str, DenoiseFn],
     experiments: Mapping[str, str] | None = None,
+    method_names: Mapping[str, str] | None = None,
     split: str = "test",
     max_images: int | None = None,
     align: bool = False,
@@ -263,8 +273,9 @@ def evaluate_dataset(
     ----------
     path : path to ``<name>.zarr``
     methods : mapping label -> denoiser
-    experiments : mapping label -> experiment name (default ``"classical"``); for U-Net
-        checkpoints the label is the method and the experiment its run name.
+    experiments : mapping label -> experiment name (default ``"classical"``)
+    method_names : mapping label -> value of the ``method`` column (default: the label); e.g.
+        label ``"unet-full"`` -> method ``"unet"``, experiment ``"full"``.
     max_images : int, optional
         Only the first ``max_images`` of the split (small profile).
 
@@ -288,7 +299,8 @@ def evaluate_dataset(
     tables, errors, outputs, defect_tables = [], [], {}, []
     for label, denoiser in methods.items():
         res = evaluate_method(
-            view.noisy, view.clean, denoiser=denoiser, method=label, dataset=dataset, indices=indices,
+            view.noisy, view.clean, denoiser=denoiser, method=(method_names or {}).get(label, label),
+            dataset=dataset, indices=indices,
             data_range=data_range, experiment=(experiments or {}).get(label, "classical"), split=split,
             image_ids=image_ids, masks=view.mask if defects is not None else None, defects=defects,
             align=align, border_px=border_px, defect_margin_px=defect_margin_px, cnr_erode_px=cnr_erode_px,
@@ -381,7 +393,7 @@ def sweep_dose(
 
 def metric_label(method: str, experiment: str) -> str:
     """Display/key label of a row: the method, or ``method-experiment`` for trained models."""
-    return method if experiment in ("classical", method, "") else f"{method}-{experiment}"
+    return method if experiment in ("classical", "") else f"{method}-{experiment}"
 
 
 def summarize_metrics(table: pd.DataFrame) -> pd.DataFrame:
@@ -430,6 +442,7 @@ def write_metrics(
 
     Files in ``out_dir``: ``per_image.parquet``/``.csv``, ``summary.parquet``/``.csv``,
     ``dose.parquet``/``.csv`` and ``defect_metrics.parquet``/``.csv`` (if given and not empty),
+    ``dose_psnr.csv``/``dose_retention.csv`` (mean per dose, one column per method: DVC plots),
     ``metrics.json`` (flat DVC metrics: the mean of every metric under
     ``"<dataset>/<label>/<metric>"``, label from :func:`metric_label`; non-finite means are
     ``null``), ``provenance.json`` (``provenance`` plus the per-item errors). The Parquet files
@@ -458,6 +471,12 @@ def write_metrics(
         pq.write_table(arrow.replace_schema_metadata(meta), out / f"{name}.parquet")
         frame.to_csv(out / f"{name}.csv", index=False)
         written[f"{name}.parquet"], written[f"{name}.csv"] = out / f"{name}.parquet", out / f"{name}.csv"
+    if "dose" in frames:  # wide means per dose, one column per method, for DVC plots (one x, several y)
+        for col, name in (("psnr", "dose_psnr"), ("defect_retention", "dose_retention")):
+            wide = frames["dose"].pivot_table(index="dose", columns="method", values=col, aggfunc="mean",
+                                              dropna=False)
+            wide.rename_axis(columns=None).reset_index().to_csv(out / f"{name}.csv", index=False)
+            written[f"{name}.csv"] = out / f"{name}.csv"
     flat = {
         f"{r.dataset}/{metric_label(r.method, r.experiment)}/{r.metric}": _json_number(r.mean)
         for r in frames["summary"].itertuples(index=False)

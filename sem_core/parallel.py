@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -81,11 +83,16 @@ def open_source_array(src: str | Path | zarr.Array) -> tuple[zarr.Array, dict[st
 
 
 def hash_zarr_array(arr: zarr.Array) -> str:
-    """SHA-256 of a Zarr array's dtype, shape and values, read one chunk row at a time."""
-    h = hashlib.sha256(f"{arr.dtype.str}|{arr.shape}|".encode())
-    step = arr.chunks[0]
-    for r in range(0, arr.shape[0], step):
-        h.update(np.ascontiguousarray(arr[r : r + step]).tobytes())
+    """SHA-256 of a Zarr array's dtype, shape, chunk shape and values, read one chunk at a time (row-major).
+
+    Memory stays at one chunk whatever the array's size; the same values stored with another chunk
+    shape hash differently.
+    """
+    h = hashlib.sha256(f"{arr.dtype.str}|{arr.shape}|{arr.chunks}|".encode())
+    ch, cw = arr.chunks
+    for r in range(0, arr.shape[0], ch):
+        for c in range(0, arr.shape[1], cw):
+            h.update(np.ascontiguousarray(arr[r : r + ch, c : c + cw]).tobytes())
     return h.hexdigest()
 
 
@@ -151,7 +158,7 @@ def denoise_zarr(
     resume : bool
         Skip blocks already done by an earlier run with the same ``run_key``; False restarts.
     progress : bool
-        Show Dask's progress bar (local schedulers).
+        Print the count of finished blocks (stderr) after each wave of blocks.
     out_dtype : dtype, optional
         Output pixel type; default the input's (integers are rounded and clipped).
     n_levels : int, optional
@@ -239,22 +246,27 @@ def _open_or_create(dst: Path, *, run_key: str, resume: bool, shape, dtype, chun
 
 
 def _compute(tasks: list, *, scheduler: str | None, num_workers: int | None, progress: bool) -> None:
+    """Run the write tasks in waves of a few blocks per worker, so memory does not grow with the scan."""
     if not tasks:
         return
+    client = None
     if scheduler and "://" in scheduler:
         client = _get_client(scheduler)
-        try:
-            dask.compute(*tasks, scheduler=client)
-        finally:
-            client.close()
-        return
-    kwargs: dict[str, Any] = {"scheduler": {None: "threads", "sync": "synchronous"}.get(scheduler, scheduler)}
-    if num_workers:
-        kwargs["num_workers"] = num_workers
-    if progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar(minimum=2.0):
-            dask.compute(*tasks, **kwargs)
+        kwargs: dict[str, Any] = {"scheduler": client}
+        workers = max(1, len(client.scheduler_info().get("workers", {})) * 2)
     else:
-        dask.compute(*tasks, **kwargs)
+        kwargs = {"scheduler": {None: "threads", "sync": "synchronous"}.get(scheduler, scheduler)}
+        if num_workers:
+            kwargs["num_workers"] = num_workers
+        workers = num_workers or os.cpu_count() or 1
+    wave = max(4, 4 * workers)
+    try:
+        for start in range(0, len(tasks), wave):
+            dask.compute(*tasks[start : start + wave], **kwargs)
+            if progress:
+                done = min(len(tasks), start + wave)
+                print(f"\rdenoised {done}/{len(tasks)} blocks", end="\n" if done == len(tasks) else "",
+                      file=sys.stderr, flush=True)
+    finally:
+        if client is not None:
+            client.close()

@@ -57,7 +57,7 @@ def render_png(fig: plt.Figure, *, dpi: int = 90) -> bytes:
     """PNG bytes of ``fig``; the figure is closed."""
     buf = io.BytesIO()
     try:
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        fig.savefig(buf, format="png", dpi=dpi)
     finally:
         plt.close(fig)
     return buf.getvalue()
@@ -109,10 +109,14 @@ def plot_dose_curves(dose_table: pd.DataFrame) -> bytes:
 
 
 def plot_training_curves(curves: pd.DataFrame) -> bytes:
-    """Every numeric column but ``epoch``/``step`` vs epoch (or step), one line per experiment."""
+    """Every numeric column but ``epoch``/``step``/``seconds`` vs epoch (or step), one line per experiment.
+
+    ``lr`` is drawn on a log scale. Columns as in the training ``metrics.csv`` (epoch, step,
+    train_loss, val_loss, val_psnr, lr, seconds), plus ``experiment`` when several are combined.
+    """
     x = "epoch" if "epoch" in curves.columns else "step"
     group = "experiment" if "experiment" in curves.columns else None
-    ys = [c for c in curves.columns if c not in (x, "step", "epoch", "experiment")
+    ys = [c for c in curves.columns if c not in (x, "step", "epoch", "experiment", "seconds")
           and pd.api.types.is_numeric_dtype(curves[c])]
     fig, axes = plt.subplots(1, max(len(ys), 1), figsize=(4.2 * max(len(ys), 1), 3.2), squeeze=False)
     for ax, y in zip(axes[0], ys, strict=False):
@@ -121,6 +125,8 @@ def plot_training_curves(curves: pd.DataFrame) -> bytes:
         ax.set_xlabel(x)
         ax.set_title(y, fontsize=10)
         ax.grid(alpha=0.3)
+        if y == "lr":
+            ax.set_yscale("log")
         if group:
             ax.legend(fontsize=8)
     fig.tight_layout()

@@ -9,6 +9,7 @@ seconds) and ``metrics.json`` (the last row, the best epoch, provenance). An "ep
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import time
@@ -58,6 +59,7 @@ class TrainingData:
     max_value: float
     data_hash: str
     shifts_train: list[tuple[int, int]] | None
+    val_max_value: float
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def load_training_data(dataset_path: str | Path, *, align_pairs: bool = False) -
     digest = hash_bytes("|".join([hash_array(noisy), hash_array(clean), json.dumps(split, sort_keys=True)]).encode())
     return TrainingData(
         noisy[train_idx], clean[train_idx], noisy[val_idx], clean[val_idx], max_value, digest,
-        [tuple(int(v) for v in shifts[i]) for i in train_idx] if shifts is not None else None,
+        [tuple(int(v) for v in shifts[i]) for i in train_idx] if shifts is not None else None, max_value,
     )
 
 
@@ -142,6 +144,7 @@ def train_model(
     grad_clip: float | None = 1.0,
     early_stopping_patience: int | None = 5,
     val_crop: int = 256,
+    val_dataset_path: str | Path | None = None,
     augment: bool = True,
     align_pairs: bool = False,
     seed: int = 0,
@@ -156,8 +159,10 @@ def train_model(
     ``model_kwargs`` go to ``UNet``; ``loss_kwargs`` to :func:`build_loss` (``name`` plus
     weights). With ``resume`` the run continues from ``out_dir/last.ckpt`` (model,
     optimiser, scheduler, sampler RNG, step, early-stopping state): on CPU a resumed run
-    ends at the same weights as an uninterrupted one. ``stop_after_steps`` interrupts the
-    run after that many total steps (checkpointed), as if it had been killed.
+    ends at the same weights as an uninterrupted one (a different config is refused).
+    ``val_dataset_path`` takes the validation images from another dataset's ``val``
+    split (sim2real: validate on real pairs). ``stop_after_steps`` interrupts the run
+    after that many total steps (checkpointed), as if it had been killed.
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -168,9 +173,15 @@ def train_model(
         loss_kwargs=dict(loss_kwargs), patch_size=patch_size, batch_size=batch_size, steps=steps,
         steps_per_epoch=steps_per_epoch, lr=lr, weight_decay=weight_decay, schedule=schedule, grad_clip=grad_clip,
         early_stopping_patience=early_stopping_patience, val_crop=val_crop, augment=augment,
+        val_dataset_path=None if val_dataset_path is None else str(val_dataset_path),
         align_pairs=align_pairs, seed=seed, compile_model=compile_model,
     )
     data = load_training_data(dataset_path, align_pairs=align_pairs)
+    if val_dataset_path is not None:  # e.g. sim2real: train on simulated pairs, validate on real ones
+        real = load_training_data(val_dataset_path)
+        data = dataclasses.replace(data, noisy_val=real.noisy_val, clean_val=real.clean_val,
+                                   val_max_value=real.val_max_value,
+                                   data_hash=hash_bytes(f"{data.data_hash}|{real.data_hash}".encode()))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(derive_rng(seed, "train", "init").integers(2**62)))
         model = UNet(**model_kwargs)
@@ -182,14 +193,17 @@ def train_model(
     sampler = PatchSampler(data.noisy_train, data.clean_train, patch_size=patch_size, max_value=data.max_value,
                            shifts=data.shifts_train, augment=augment)
     val_n, val_c = crop_validation_images(data.noisy_val, data.clean_val, size=val_crop,
-                                          multiple=model.input_multiple, max_value=data.max_value)
+                                          multiple=model.input_multiple, max_value=data.val_max_value)
     rng = derive_rng(seed, "train", "patches")
     st = dict(step=0, epoch=0, best_val_loss=math.inf, best_epoch=0, bad_epochs=0, loss_sum=0.0, loss_n=0,
-              seconds=0.0)
+              seconds=0.0, stopped_early=False)
     if resume and (out / "last.ckpt").is_file():
         ckpt = load_checkpoint(out / "last.ckpt", map_location=setup.device)
         if ckpt["data_hash"] != data.data_hash:
             raise ValueError(f"{out / 'last.ckpt'} was trained on other data (hash {ckpt['data_hash'][:12]})")
+        changed = sorted(k for k in config.keys() | ckpt["config"].keys() if config.get(k) != ckpt["config"].get(k))
+        if changed:
+            raise ValueError(f"cannot resume {out / 'last.ckpt'}: its config differs in {changed}")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -205,11 +219,11 @@ def train_model(
                     val_metrics=dict(val_metrics), provenance=provenance)
 
     train_step = make_train_step(run_model, loss_fn, optimizer, scheduler, setup, grad_clip=grad_clip)
-    stopped_early, pending = False, []
+    pending: list[torch.Tensor] = []
     bar = _progress(progress, total=steps, done=st["step"], name=experiment_name)
     with bar as advance:
         model.train()
-        while st["step"] < steps and not stopped_early:
+        while st["step"] < steps and not st["stopped_early"]:
             tick = time.perf_counter()
             x, y = sampler.sample(batch_size, rng=rng)
             pending.append(train_step(move_batch(x, setup), move_batch(y, setup)))
@@ -234,29 +248,40 @@ def train_model(
                     save_checkpoint(out / "best.ckpt", payload(row))
                 else:
                     st["bad_epochs"] += 1
-                    stopped_early = bool(early_stopping_patience) and st["bad_epochs"] >= early_stopping_patience
+                    st["stopped_early"] = bool(early_stopping_patience) and st["bad_epochs"] >= early_stopping_patience
                 _append_metrics(out, row, keep_epochs=st["epoch"] - 1)
                 summary = dict(row, best_val_loss=st["best_val_loss"], best_epoch=st["best_epoch"],
-                               experiment=experiment_name, stopped_early=stopped_early, provenance=provenance)
+                               experiment=experiment_name, stopped_early=st["stopped_early"], provenance=provenance)
                 (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
                 save_checkpoint(out / "last.ckpt", payload(row))
+                advance(f"epoch {st['epoch']} val {val_psnr:.2f} dB")
             elif stop_after_steps is not None and st["step"] >= stop_after_steps:
                 save_checkpoint(out / "last.ckpt", payload({}))
             if stop_after_steps is not None and st["step"] >= stop_after_steps:
                 break
     return TrainResult(out, out / "last.ckpt", out / "best.ckpt", st["best_val_loss"], st["best_epoch"],
-                       st["step"], st["epoch"], stopped_early, time.perf_counter() - t0)
+                       st["step"], st["epoch"], st["stopped_early"], time.perf_counter() - t0)
 
 
 @contextlib.contextmanager
 def _progress(enabled: bool, *, total: int, done: int, name: str):
-    """Yield ``advance()``: a rich progress bar when enabled, else a no-op."""
+    """Yield ``advance(note=None)``: a rich progress bar when enabled, else a no-op.
+
+    ``advance()`` counts one step; ``advance(note)`` only updates the note shown (no step).
+    """
     if not enabled:
-        yield lambda: None
+        yield lambda note=None: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn()) as bar:
-        task = bar.add_task(f"train {name}", total=total, completed=done)
-        yield lambda: bar.update(task, advance=1)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[note]}")) as bar:
+        task = bar.add_task(f"train {name}", total=total, completed=done, note="")
+
+        def advance(note: str | None = None) -> None:
+            if note is None:
+                bar.update(task, advance=1)
+            else:
+                bar.update(task, note=note)
+
+        yield advance

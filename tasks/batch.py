@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from skimage.restoration import estimate_sigma
 
 from sem_core.denoise.base import Denoiser, denoise_image, describe_denoiser, from_unit_float, to_unit_float
@@ -76,7 +77,7 @@ def _item_stem(path: Path) -> str:
     return path.stem
 
 
-@task(**io_retry_options())
+@task(cache_policy=NO_CACHE, **io_retry_options())
 def find_new_batches(inbox_dir: Path, outputs_dir: Path) -> list[dict[str, str]]:
     """Batches in ``inbox_dir`` without a finished output for their current content.
 
@@ -145,7 +146,7 @@ def _retry_transient(task_: Any, task_run: Any, state: Any) -> bool:
     return isinstance(exc, OSError)
 
 
-@task(**io_retry_options(), retry_condition_fn=_retry_transient)
+@task(cache_policy=NO_CACHE, persist_result=False, retry_condition_fn=_retry_transient, **io_retry_options())
 def denoise_item(src: Path, staging: Path, *, denoisers: Mapping[str, Denoiser], chunks: int = 1024) -> list[dict]:
     """Denoise one batch item with every method into ``staging``; one metrics row per method.
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import typer
 import yaml
 from prefect import Task, task
 
@@ -46,16 +47,22 @@ class StageSpec:
         Top-level config sections the stage reads (``seed`` and ``paths`` are always included).
     code : tuple of str
         Modules/packages whose source is part of the cache key.
+    params_kw : str
+        Name of the command's params-file argument.
     """
 
     command: str
     sections: tuple[str, ...]
     code: tuple[str, ...] = field(default_factory=tuple)
+    params_kw: str = "params"
 
 
 STAGES: dict[str, StageSpec] = {
     "ingest": StageSpec("sem_cli.ingest:ingest_cmd", ("ingest",),
                         ("sem_cli.ingest", "sem_core.ingest", "sem_core.io.sem_tiff", "sem_core.registration")),
+    "noise_fit": StageSpec("sem_cli.noise:fit_cmd", ("noise_fit",),
+                           ("sem_cli.noise", "sem_core.synth.calibrate", "sem_core.synth.imaging",
+                            "sem_core.synth.noise_stats", "sem_core.synth.real_pairs"), params_kw="params_path"),
     "chunk": StageSpec("sem_cli.chunk:chunk_cmd", ("ingest", "datasets"),
                        ("sem_cli.chunk", "sem_core.synth.dataset", "sem_core.io.zarr_store")),
     "synth_wafers": StageSpec("sem_cli.synth:wafers_cmd", ("datasets", "imaging", "specimen"),
@@ -89,7 +96,7 @@ def write_resolved_params(params: Any, path: Path) -> Path:
 
 
 def stage_config(params: Any, stage: str, *, method: str | None = None) -> dict[str, Any]:
-    """The config values stage ``stage`` reads: ``seed``, ``paths`` and its sections (JSON-ready).
+    """The config values stage ``stage`` reads: ``seed``, ``paths`` and its sections (JSON-ready), plus its command.
 
     With ``method`` (the ``denoise`` stage), the ``denoise`` section keeps only that method's
     parameters and calibration besides the shared keys, so tuning one method does not
@@ -98,6 +105,7 @@ def stage_config(params: Any, stage: str, *, method: str | None = None) -> dict[
     spec = STAGES[stage]
     dumped = params.model_dump(mode="json")
     config = {key: dumped[key] for key in ("seed", "paths", *spec.sections)}
+    config["command"] = spec.command
     if method is not None and "denoise" in config:
         section = config["denoise"]
         kept = {k: v for k, v in section.items() if not isinstance(v, dict) or k == method}
@@ -117,11 +125,12 @@ def _resolve_command(command: str) -> Any:
 def _run_stage(stage: str, *, params_file: str, config: Mapping[str, Any], inputs: list[str], outputs: list[str],
                call: Mapping[str, Any]) -> dict[str, Any]:
     """Run the stage command, then hash its outputs. ``config`` and ``inputs`` only feed the cache key."""
-    command = _resolve_command(STAGES[stage].command)
+    spec = STAGES[stage]
+    command = _resolve_command(spec.command)
     try:
-        command(params=Path(params_file), profile="default", **dict(call))
-    except click.exceptions.Exit as exc:
-        if exc.exit_code:
+        command(**{spec.params_kw: Path(params_file)}, profile="default", **dict(call))
+    except (typer.Exit, click.exceptions.Exit) as exc:
+        if getattr(exc, "exit_code", 1):
             raise RuntimeError(f"stage {stage} failed (exit code {exc.exit_code}); see its log above") from exc
     missing = [o for o in outputs if not Path(o).exists()]
     if missing:
@@ -135,6 +144,5 @@ _BASE = task(_run_stage, name="stage", persist_result=True)
 def stage_task(stage: str) -> Task:
     """The cached Prefect task of ``stage`` (named ``stage-<name>`` in the UI)."""
     spec = STAGES[stage]
-    key_fn = content_cache_key(inputs=["inputs"], outputs=["outputs"], ignore=["params_file"],
-                               code=(*spec.code, "tasks.stages"))
+    key_fn = content_cache_key(inputs=["inputs"], outputs=["outputs"], ignore=["params_file"], code=spec.code)
     return _BASE.with_options(name=f"stage-{stage}", cache_key_fn=key_fn, task_run_name=f"{stage}")

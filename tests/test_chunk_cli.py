@@ -65,6 +65,8 @@ def test_ingest_then_chunk_real_pairs(tmp_path):
     assert len(ds) == 3 and ds.attrs["image_ids"] == ["004", "005", "006"]
     assert "Seoleun Shin" in ds.attrs["licence_text"] and "ad7e41" in ds.attrs["citation"]
     assert ds.attrs["aligned"] is True and sorted(sum(ds.split.values(), [])) == [0, 1, 2]
+    assert ds.noisy.shape == (3, 442, 512) and ds.noisy.dtype == np.uint8 and ds.noisy.chunks == (1, 442, 512)
+    assert 0.3 < float(np.asarray(ds.mask[:]).mean()) < 0.7  # README: balls cover about half of each image
 
 
 def test_synth_wafers_and_scan(tmp_path):

@@ -74,29 +74,6 @@ def test_chunk_tin_balls_failure_leaves_nothing(tmp_path):
     assert not (tmp_path / "x.zarr").exists() and not partial_path(tmp_path / "x.zarr").exists()
 
 
-@pytest.mark.shared_data
-def test_chunk_real_pairs(tmp_path):
-    from pathlib import Path
-
-    src = Path(__file__).resolve().parents[2] / "shared/data/tin_balls"
-    if not src.is_dir():
-        pytest.skip("shared data missing")
-    import shutil
-
-    from sem_core.ingest import ingest_pairs
-
-    for sub, prefix in (("low", "100ns"), ("high", "30us")):
-        (tmp_path / sub).mkdir()
-        for k in (1, 2, 3):
-            shutil.copy(src / "time" / sub / f"{prefix}_{k:03d}.tif", tmp_path / sub)
-    res = ingest_pairs(tmp_path / "low", tmp_path / "high")
-    path = chunk_tin_balls(res.manifest, path=tmp_path / "tb.zarr", seed=1)
-    ds = open_dataset(path)
-    assert len(ds) == 3 and ds.noisy.shape[1:] == (442, 512) and ds.noisy.dtype == np.uint8
-    cover = float(np.asarray(ds.mask[:]).mean())
-    assert 0.3 < cover < 0.7  # README: foreground cover ~0.5
-
-
 # ---------------------------------------------------------------- wafers
 def _noiseless_pair(yield_map, *, rng, pixel_size_nm):
     clean = np.rint(np.clip(yield_map, 0, 1) * 200).astype(np.uint8)
@@ -142,3 +119,12 @@ def test_wafer_dataset_with_real_imaging_and_noise_model(tmp_path, wafers):
     ds = open_dataset(p)
     assert ds.noisy.dtype == np.uint8 and ds.attrs["simulator"]["noise_model"]["gain_grey_per_se"] == 4.5
     assert np.abs(ds.noisy[:].astype(float) - ds.clean[:]).mean() > 1
+
+
+def test_imaging_section_maps_onto_simulate_pair():
+    from sem_core.config.imaging import ImagingConfig
+    from sem_core.synth.dataset import imaging_kwargs
+
+    assert imaging_kwargs(ImagingConfig().model_dump())["pixel_size_nm"] == ImagingConfig().pixel_size_nm
+    with pytest.raises(ValueError, match="blur_px"):
+        imaging_kwargs({"blur_px": 1.0})

@@ -92,7 +92,8 @@ def test_evaluate_method_records_a_failing_image_and_carries_on():
             raise RuntimeError("boom")
         return img
     flaky.calls = 0
-    res = evaluate_method(noisy, clean, denoiser=flaky, method="flaky", dataset="toy", indices=[0, 1, 2])
+    res = evaluate_method(noisy, clean, denoiser=flaky, method="flaky", dataset="toy", indices=[0, 1, 2],
+                          warmup=False)
     assert len(res.table) == 2 and len(res.errors) == 1
     assert res.errors[0]["image_index"] == 1 and "boom" in res.errors[0]["error"]
 
@@ -122,6 +123,12 @@ def test_evaluate_dataset_on_a_tiny_zarr(tmp_path):
     assert len(d) == 4 and set(d["type"]) == {"particle"} and set(d["image_id"]) == {"img1", "img2"}
     smooth_ret = d.loc[d["method"] == "smooth", "contrast_retention"]
     assert (smooth_ret < d.loc[d["method"] == "noisy", "contrast_retention"].to_numpy()).all()  # blur lowers it
+    # a trained model: its own method name and experiment, labelled method-experiment in metrics.json
+    exp = evaluate_dataset(store, methods={"unet-a": _smooth}, experiments={"unet-a": "a"},
+                           method_names={"unet-a": "unet"}, max_images=1).table
+    assert list(exp["method"]) == ["unet"] and list(exp["experiment"]) == ["a"]
+    write_metrics(tmp_path / "m", table=exp, summary=summarize_metrics(exp), provenance={})
+    assert "wafers/unet-a/psnr" in json.loads((tmp_path / "m" / "metrics.json").read_text())
     with pytest.raises(ValueError, match="no split"):
         evaluate_dataset(store, methods={"noisy": identity_denoiser}, split="holdout")
 
@@ -149,7 +156,7 @@ def test_summary_statistics_and_files(tmp_path):
         SUMMARY_SCHEMA.validate(summary.assign(ci_low=summary["ci_high"] + 1))
 
 
-def test_sweep_dose_is_deterministic_and_psnr_rises_with_dose():
+def test_sweep_dose_is_deterministic_and_psnr_rises_with_dose(tmp_path):
     def make_specimen(rng):
         y = np.full((48, 48), 0.3)
         y[:, 20:28] = 0.7
@@ -168,3 +175,9 @@ def test_sweep_dose_is_deterministic_and_psnr_rises_with_dose():
     mean = a[a["method"] == "noisy"].groupby("dose")["psnr"].mean()
     assert mean.is_monotonic_increasing and mean.iloc[-1] - mean.iloc[0] > 15  # 10 dB per decade
     assert a["defect_retention"].notna().all()
+    table = METRICS_SCHEMA.validate(pd.DataFrame([_row()]))
+    write_metrics(tmp_path, table=table, summary=summarize_metrics(table), provenance={}, dose_table=a)
+    wide = pd.read_csv(tmp_path / "dose_psnr.csv")
+    assert list(wide.columns) == ["dose", "noisy", "smooth"] and list(wide["dose"]) == [10, 100, 1000]
+    assert wide["noisy"].to_numpy() == pytest.approx(mean.to_numpy())
+    assert len(read_metrics(tmp_path)["dose"]) == len(a)

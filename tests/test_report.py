@@ -118,9 +118,14 @@ def test_cli_evaluate_then_report(tmp_path, monkeypatch):
     assert sorted(per_image["method"].unique()) == ["gaussian", "noisy"] and len(per_image) == 4
     assert (metrics / "metrics.json").exists() and (metrics / "panels.npz").exists()
     assert len(pd.read_parquet(metrics / "defect_metrics.parquet")) == 4  # 2 images x (noisy, gaussian)
-    res = runner.invoke(app, ["report", "--params", str(tmp_path / "params.yaml")])
+    curves = tmp_path / "models" / "charbonnier" / "metrics.csv"  # as training writes it
+    curves.parent.mkdir(parents=True)
+    pd.DataFrame({"epoch": [1, 2], "step": [50, 100], "train_loss": [0.2, 0.1], "val_loss": [0.3, 0.2],
+                  "val_psnr": [25.0, 27.0], "lr": [1e-3, 5e-4], "seconds": [3.0, 6.0]}).to_csv(curves, index=False)
+    res = runner.invoke(app, ["report", "--params", str(tmp_path / "params.yaml"), "--curves", str(curves)])
     assert res.exit_code == 0, res.output
     html = (tmp_path / "reports" / "index.html").read_text()
-    assert "gaussian" in html and html.count("data:image/png;base64,") == 1  # the bar chart
+    assert "gaussian" in html and "Training curves" in html
+    assert html.count("data:image/png;base64,") == 2  # the bar chart and the training curves
     bad = runner.invoke(app, ["evaluate", "--params", str(tmp_path / "params.yaml"), "--model", "oops"])
     assert bad.exit_code == 2

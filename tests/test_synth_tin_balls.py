@@ -73,3 +73,21 @@ def test_bad_arguments_are_rejected():
         render_tin_balls(shape=(64, 64), rng=np.random.default_rng(0), tilt_deg=90)
     with pytest.raises(ValueError, match="coverage"):
         render_tin_balls(shape=(64, 64), rng=np.random.default_rng(0), coverage=0.99)
+
+
+def test_config_defaults_are_the_function_defaults():
+    import inspect
+
+    from sem_core.config.specimen import SpecimenConfig
+    from sem_core.synth.wafers import make_wafer_layout, sample_wafer_kwargs
+
+    cfg = SpecimenConfig()
+    sig = inspect.signature(render_tin_balls).parameters
+    kwargs = cfg.tin_balls.render_kwargs()
+    assert kwargs.pop("shape") == sig["shape"].default
+    assert kwargs == {k: sig[k].default for k in kwargs}
+    sig = inspect.signature(sample_wafer_kwargs).parameters
+    assert cfg.wafers.sampling_kwargs() == {k: sig[k].default for k in cfg.wafers.sampling_kwargs()}
+    sig = inspect.signature(make_wafer_layout).parameters
+    assert cfg.wafers.level_kwargs() == {k: sig[k].default for k in cfg.wafers.level_kwargs()}
+    render_tin_balls(rng=np.random.default_rng(0), **cfg.tin_balls.render_kwargs())

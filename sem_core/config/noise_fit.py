@@ -22,11 +22,13 @@ class NoiseFitConfig(Section):
     se_model: Literal["poisson", "gamma"] = "poisson"
     se_gamma_shape: float = Field(4.0, gt=0)
     intercept_from: Literal["offset", "read_noise"] = "offset"
+    check_repeats: int = Field(4, ge=1, description="Simulations per held-out clean image in the check.")
     border_px: int = Field(8, ge=0, description="Border cut (frame) for registration and statistics.")
     local_mean_px: int = Field(41, ge=3, description="Box width of the slow-offset removal.")
     grad_max: float = Field(3.0, gt=0, description="Flat mask: clean gradient below this (grey levels/px).")
     bin_width: float = Field(8.0, gt=0, description="Clean-intensity bin width of the variance law.")
-    edge_blur: bool = Field(False, description="Also fit the edge-blur sigma (slower).")
+    fit_edge_blur: bool = Field(True, description="Fit the extra signal blur of the noisy image from edge blur.")
+    edge_pairs: int = Field(8, ge=1, description="Training pairs used for the edge-blur fit.")
     tol_slope_rel: float = Field(0.15, gt=0)
     tol_intercept_rel: float = Field(0.15, gt=0)
     tol_acf_x1_abs: float = Field(0.05, gt=0)

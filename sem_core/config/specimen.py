@@ -33,6 +33,11 @@ class TinBallsSpecimenConfig(Section):
     background_roughness: float = Field(0.25, ge=0, le=2, description="Relative std of the carbon variation.")
     background_scale_px: float = Field(20.0, gt=0, le=1000, description="Length scale of the carbon variation.")
 
+    def render_kwargs(self) -> dict:
+        """Keyword arguments of ``render_tin_balls`` (``shape`` included, ``rng`` left to the caller)."""
+        out = self.model_dump(exclude={"pixel_size_nm", "height_px", "width_px"})
+        return {"shape": (self.height_px, self.width_px), **out}
+
 
 class WaferSpecimenConfig(Section):
     """Wafer-like specimens: sampling ranges per image (``sample_wafer_kwargs``) and yield levels.

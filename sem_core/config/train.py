@@ -40,7 +40,7 @@ class ExperimentConfig(Section):
     model: dict[str, int | bool | str] = Field(default_factory=dict, description="Overrides of `train.model`.")
     train_data: Path | None = Field(
         None, description="Zarr to train on instead of the `--dataset` one (sim2real: simulated noise on Tin-balls "
-        "clean images); validation/evaluation still uses the real dataset's split only through evaluate.")
+        "clean images); validation then uses the real `--dataset` Zarr's val split.")
     description: str = ""
 
 
@@ -56,7 +56,7 @@ def default_experiments() -> dict[str, ExperimentConfig]:
                                        description="full, Sobel magnitude as an extra input channel"),
         "sim2real": ExperimentConfig(
             loss="full", train_data=Path("data/interim/tin_balls_sim.zarr"),
-            description="full, trained on simulated noise on Tin-balls clean images, evaluated on real noisy ones"),
+            description="full, trained on simulated noise, evaluated on real noisy images"),
     }
 
 

@@ -9,6 +9,7 @@ autocast and ``channels_last``; CPU: float32. The output is clamped to [0, 1].
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ class UnetDenoiser:
 
     def __getstate__(self) -> dict[str, Any]:  # processes / distributed: ship the model on CPU
         state = dict(self.__dict__)
-        state["model"] = self.model.to("cpu")
+        state["model"] = copy.deepcopy(self.model).to("cpu")  # a copy: .to() would move this one in place
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -100,27 +101,32 @@ class UnetDenoiser:
         self.model = self.model.to(self.setup.device, memory_format=self.setup.memory_format)
 
     @torch.inference_mode()
-    def _forward(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(batch[:, None]).to(self.setup.device, memory_format=self.setup.memory_format)
-        with autocast_context(self.setup):
-            y = self.model(x)
-        return y[:, 0].float().clamp_(0.0, 1.0).cpu().numpy()
-
     def __call__(self, tile: np.ndarray) -> np.ndarray:
-        """Denoise ``tile`` (H, W) float32 on [0, 1]; returns (H, W) float32."""
+        """Denoise ``tile`` (H, W) float32 on [0, 1]; returns (H, W) float32.
+
+        The padded tile goes to the device once; sub-tiles are cut, batched and stitched there,
+        and the result comes back once (no per-batch host round trips).
+        """
         x = np.asarray(tile, dtype=np.float32)
         if x.ndim != 2:
             raise ValueError(f"denoisers take 2-D (H, W) tiles, got shape {x.shape}")
         h, w = x.shape
         t, c = self.tile_px, self.ctx
         nh, nw = math.ceil(h / t), math.ceil(w / t)
-        padded = np.pad(x, ((c, c + nh * t - h), (c, c + nw * t - w)), mode="symmetric")
+        dev = self.setup.device
+        # Zero context around the tile: it reaches only outputs within `ctx` of the tile's edge, which
+        # the caller's own halo (denoise_image / map_overlap) crops away; padding on the device is cheap.
+        src = torch.zeros((nh * t + 2 * c, nw * t + 2 * c), dtype=torch.float32, device=dev)
+        src[c : c + h, c : c + w] = torch.from_numpy(x).to(dev)
+        out = torch.empty((nh * t, nw * t), dtype=torch.float32, device=dev)
         origins = [(i * t, j * t) for i in range(nh) for j in range(nw)]
-        out = np.empty((nh * t, nw * t), dtype=np.float32)
         for start in range(0, len(origins), self.batch_size):
             part = origins[start : start + self.batch_size]
-            batch = np.stack([padded[r : r + t + 2 * c, q : q + t + 2 * c] for r, q in part])
-            res = self._forward(batch)
+            batch = torch.stack([src[r : r + t + 2 * c, q : q + t + 2 * c] for r, q in part])[:, None]
+            batch = batch.contiguous(memory_format=self.setup.memory_format)
+            with autocast_context(self.setup):
+                res = self.model(batch)
+            res = res[:, 0, c : c + t, c : c + t].float().clamp_(0.0, 1.0)
             for (r, q), y in zip(part, res):
-                out[r : r + t, q : q + t] = y[c : c + t, c : c + t]
-        return out[:h, :w]
+                out[r : r + t, q : q + t] = y
+        return out[:h, :w].cpu().numpy()

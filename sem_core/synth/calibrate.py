@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ __all__ = [
     "compare_noise_stats",
     "fit_noise_model",
     "flatten_report",
+    "make_noise_stats_table",
 ]
 
 DEFAULT_TOLERANCES: dict[str, tuple[str, float]] = {
@@ -42,7 +44,7 @@ DEFAULT_TOLERANCES: dict[str, tuple[str, float]] = {
 }
 """Per statistic: ("rel", r) passes when ``|sim - real| <= r |real|``, ("abs", a) when ``|sim - real| <= a``."""
 
-_REPORTED = ("slope", "intercept", "acf_x1", "acf_x2", "acf_x3", "acf_y1", "skew", "clip_high", "clip_low", "edge_sigma")
+_REPORTED = ("slope", "intercept", "acf_x1", "acf_x2", "acf_x3", "acf_y1", "skew", "clip_high", "clip_low")
 
 
 def compute_fir_acf(taps: Sequence[float], lags: Sequence[int] = (1, 2, 3)) -> np.ndarray:
@@ -140,6 +142,27 @@ def _aggregate(stats: Sequence[NoiseStats], est: Mapping[str, Any]) -> NoiseStat
     return aggregate_noise_stats(stats, **{k: est[k] for k in keys if k in est})
 
 
+def _fit_signal_blur(model: NoiseModel, pairs: Sequence[tuple[np.ndarray, np.ndarray]], *,
+                     rng: np.random.Generator, est: Mapping[str, Any], steps: int = 2) -> tuple[NoiseModel, dict]:
+    """Set ``signal_blur_px`` so that simulated edges are as blurred (relative to clean) as real ones.
+
+    Gaussian blurs add in quadrature: ``blur^2 += real^2 - sim^2`` per step.
+    """
+    est_e = {**est, "edge_blur": True}
+    real = float(np.nanmean([measure_noise_stats(nz, cl, **est_e).edge_sigma for nz, cl in pairs]))
+    blur, sims = 0.0, []
+    for _ in range(steps + 1):
+        trial = replace(model, signal_blur_px=blur)
+        sim = float(np.nanmean([measure_noise_stats(apply_noise_to_clean(cl, rng=rng, noise_model=trial), cl,
+                                                    **est_e).edge_sigma for _, cl in pairs]))
+        sims.append(sim)
+        if len(sims) == steps + 1 or not (np.isfinite(real) and np.isfinite(sim)):
+            break
+        blur = float(np.sqrt(max(blur**2 + real**2 - sim**2, 0.0)))
+    return replace(model, signal_blur_px=blur), {"real": real, "sim_per_step": sims, "signal_blur_px": blur,
+                                                  "n_pairs": len(pairs)}
+
+
 def fit_noise_model(
     pairs: Sequence[tuple[np.ndarray, np.ndarray]],
     *,
@@ -155,6 +178,8 @@ def fit_noise_model(
     se_gamma_shape: float = 4.0,
     intercept_from: str = "offset",
     check_repeats: int = 4,
+    fit_edge_blur: bool = True,
+    edge_pairs: int = 8,
     estimator: Mapping[str, Any] | None = None,
     tolerances: Mapping[str, tuple[str, float]] = DEFAULT_TOLERANCES,
 ) -> tuple[NoiseModel, dict[str, Any]]:
@@ -175,6 +200,9 @@ def fit_noise_model(
     check_repeats : int
         Simulations per held-out clean image in the check (pooled, to shrink Monte-Carlo noise; the
         training check reuses the last iteration, one simulation per image).
+    fit_edge_blur, edge_pairs
+        Fit ``signal_blur_px`` so that the edge blur (clean -> noisy Gaussian sigma) of simulated pairs
+        matches the real one on the first ``edge_pairs`` training pairs (two refinements).
     estimator : mapping, optional
         Keyword arguments for :func:`measure_noise_stats` (the same for real and simulated data).
 
@@ -213,7 +241,10 @@ def fit_noise_model(
         model = make_model()
     report: dict[str, Any] = {"split": {"mode": split, "train": train, "held_out": held}, "iterations": history,
                               "real_per_pair": [s.summary() for s in real]}
-    # The last iteration simulated the final model on the training cleans: that is the training check.
+    if fit_edge_blur:
+        model, report["edge_blur"] = _fit_signal_blur(model, [pairs[i] for i in train[:edge_pairs]], rng=rng, est=est)
+        sim = _aggregate(simulate_noise_stats(model, cleans_train, rng=rng, estimator=est), est)
+    # ``sim`` is the final model on the training cleans: the training check.
     report["train"] = compare_noise_stats(real_train, sim, tolerances=tolerances)
     if held:
         cleans_held = [pairs[i][1] for i in held for _ in range(max(1, check_repeats))]
@@ -239,6 +270,26 @@ def flatten_report(report: Mapping[str, Any], model: NoiseModel) -> dict[str, fl
     for key, value in model.to_dict().items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             flat[f"model_{key}"] = float(value)
+    edge = report.get("edge_blur")
+    if edge and np.isfinite(edge["real"]) and np.isfinite(edge["sim_per_step"][-1]):
+        flat["edge_sigma_real"] = float(edge["real"])
+        flat["edge_sigma_sim"] = float(edge["sim_per_step"][-1])
     for k, tap in enumerate(model.fir_taps):
         flat[f"model_fir_tap{k}"] = float(tap)
     return flat
+
+
+def make_noise_stats_table(report: Mapping[str, Any], pair_ids: Sequence[str]):
+    """Per-pair real statistics of a :func:`fit_noise_model` report as a DataFrame validated by
+    ``NOISE_STATS_SCHEMA`` (one row per pair, in the order of ``pair_ids``)."""
+    import pandas as pd
+
+    from sem_core.schemas.noise_stats import NOISE_STATS_COLUMNS, NOISE_STATS_SCHEMA
+
+    rows = report["real_per_pair"]
+    if len(rows) != len(pair_ids):
+        raise ValueError(f"{len(rows)} per-pair statistics but {len(pair_ids)} pair ids")
+    held = set(report["split"]["held_out"])
+    df = pd.DataFrame([{"pair_id": str(pid), "split": "held_out" if i in held else "train", **row}
+                       for i, (pid, row) in enumerate(zip(pair_ids, rows))])
+    return NOISE_STATS_SCHEMA.validate(df[NOISE_STATS_COLUMNS])

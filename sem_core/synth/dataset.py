@@ -38,11 +38,20 @@ ImagePair = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
 def imaging_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The entries of ``values`` that :func:`simulate_pair` accepts (e.g. from ``params.imaging``)."""
+    """Check that ``values`` (e.g. ``params.imaging.model_dump()``) are keywords of :func:`simulate_pair`.
+
+    Raises
+    ------
+    ValueError
+        Naming the keys that :func:`simulate_pair` does not take.
+    """
     from sem_core.synth.imaging import simulate_pair
 
     accepted = set(inspect.signature(simulate_pair).parameters) - {"yield_map", "rng"}
-    return {k: v for k, v in values.items() if k in accepted}
+    unknown = sorted(set(values) - accepted)
+    if unknown:
+        raise ValueError(f"imaging parameters {unknown} are not keywords of simulate_pair")
+    return dict(values)
 
 
 def _pair_from_model(yield_map: np.ndarray, *, rng: np.random.Generator, params: dict[str, Any],
@@ -102,17 +111,19 @@ def render_wafer_item(
     pattern: str = "mixed",
     image_pair: ImagePair,
     specimen_ranges: Mapping[str, Any] | None = None,
+    layout_kwargs: Mapping[str, Any] | None = None,
 ) -> WaferItem:
     """Render wafer image ``i`` from ``derive_rng(seed, "wafers", i)`` alone.
 
     The layout's keyword arguments (pixel size, pitch, CD, LER, defect density, pattern) are drawn by
-    ``sample_wafer_kwargs(rng, **specimen_ranges)``; ``pattern`` ``"lines"``/``"contacts"`` then
-    overrides the drawn pattern (``"mixed"`` keeps it). The image is formed with the drawn pixel size.
+    ``sample_wafer_kwargs(rng, **specimen_ranges)``, then ``layout_kwargs`` (fixed across images: yield
+    levels, hole roughness) are added; ``pattern`` ``"lines"``/``"contacts"`` overrides the drawn pattern
+    (``"mixed"`` keeps it). The image is formed with the drawn pixel size.
     """
     from sem_core.synth.wafers import render_wafer, sample_wafer_kwargs
 
     rng_specimen, rng_imaging = derive_rng(seed, "wafers", i).spawn(2)
-    kwargs = sample_wafer_kwargs(rng_specimen, **dict(specimen_ranges or {}))
+    kwargs = {**sample_wafer_kwargs(rng_specimen, **dict(specimen_ranges or {})), **dict(layout_kwargs or {})}
     if pattern != "mixed":
         kwargs["pattern"] = pattern
     spec = render_wafer(shape=tuple(shape), rng=rng_specimen, **kwargs)
@@ -144,6 +155,7 @@ def synthesize_wafer_dataset(
     noise_model: Any = None,
     imaging_params: Mapping[str, Any] | None = None,
     specimen_ranges: Mapping[str, Any] | None = None,
+    layout_kwargs: Mapping[str, Any] | None = None,
     split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
     images_per_chunk: int = 1,
     workers: int = 1,
@@ -166,7 +178,9 @@ def synthesize_wafer_dataset(
     noise_model, imaging_params : optional
         See :func:`make_image_pair`.
     specimen_ranges : mapping, optional
-        Keyword arguments of ``sample_wafer_kwargs``.
+        Keyword arguments of ``sample_wafer_kwargs`` (``params.specimen.wafers.sampling_kwargs()``).
+    layout_kwargs : mapping, optional
+        Fixed ``make_wafer_layout`` arguments (``params.specimen.wafers.level_kwargs()``).
     split_fractions : 3 floats
     images_per_chunk : int
         Zarr chunk length along N.
@@ -191,7 +205,7 @@ def synthesize_wafer_dataset(
     nm_dict = noise_model.to_dict() if hasattr(noise_model, "to_dict") else noise_model
     simulator = {"seed": seed, "n_images": n_images, "shape": list(shape), "pattern": pattern,
                  "noise_model": nm_dict, "imaging": dict(imaging_params or {}),
-                 "specimen_ranges": dict(specimen_ranges or {})}
+                 "specimen_ranges": dict(specimen_ranges or {}), "layout_kwargs": dict(layout_kwargs or {})}
     attrs = {
         "dataset": "wafers",
         "source": "synthetic (sem_core.synth.wafers + sem_core.synth.imaging)",
@@ -205,7 +219,7 @@ def synthesize_wafer_dataset(
             inputs_hash=inputs_hash or hash_params({"noise_model": nm_dict}), extra={"stage": "synth_wafers"}),
     }
     job = partial(render_wafer_item, seed=seed, shape=tuple(shape), pattern=pattern, image_pair=image_pair,
-                  specimen_ranges=specimen_ranges)
+                  specimen_ranges=specimen_ranges, layout_kwargs=layout_kwargs)
     group, tables, specimens = None, [], []
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:

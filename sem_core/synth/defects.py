@@ -32,7 +32,7 @@ LINE_DEFECTS = ("bridge", "break", "pinch", "particle")
 CONTACT_DEFECTS = ("missing_contact", "merged_contact", "particle")
 
 
-@dataclass
+@dataclass(slots=True)
 class Defect:
     """One defect: ``box`` = (r0, r1, c0, c1) where it acts; ``bbox`` = (r0, c0, r1, c1) of its mask in the image."""
 
@@ -54,9 +54,10 @@ class Defect:
 
 
 def apply_defect(layout: WaferLayout, d: Defect, rows: np.ndarray, cols: np.ndarray,
-                 material: np.ndarray, particle: np.ndarray) -> np.ndarray:
+                 material: np.ndarray, particle: np.ndarray, *, fields: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """Apply ``d`` in place to ``material``/``particle`` (bool views of pixel centres ``rows x cols``).
 
+    ``fields``: the layout's line or hole fields of exactly these pixels, if already computed.
     Returns the defect's mask pixels there (bool, same shape).
     """
     p = d.params
@@ -73,7 +74,7 @@ def apply_defect(layout: WaferLayout, d: Defect, rows: np.ndarray, cols: np.ndar
         particle |= foot
         return foot
     if d.type in ("bridge", "break", "pinch"):
-        f = layout.line_fields(rows, cols)
+        f = fields if fields is not None else layout.line_fields(rows, cols)
         v0, v1, k = p["v0"], p["v1"], p["k"]
         along = (f["v"] >= v0) & (f["v"] < v1)
         if d.type == "bridge":
@@ -89,7 +90,7 @@ def apply_defect(layout: WaferLayout, d: Defect, rows: np.ndarray, cols: np.ndar
                 cut = along & ((right_half & (f["right"] - f["u"] <= bite)) | (left_half & (f["u"] - f["left_next"] < bite)))
             new = material & ~cut
     elif d.type == "missing_contact":
-        f = layout.hole_fields(rows, cols)
+        f = fields if fields is not None else layout.hole_fields(rows, cols)
         new = material | ((f["i"] == p["i"]) & (f["j"] == p["j"]) & f["inside"])
     else:  # merged_contact: channel of half-width hw along the segment between the two centres
         (ra, ca), (rb, cb) = layout.hole_centre(*p["a"]), layout.hole_centre(*p["b"])
@@ -110,14 +111,14 @@ def _box_of(points: list[tuple[float, float]], margin: float) -> tuple[int, int,
 
 
 def _draw_defect(layout: WaferLayout, kind: str, x: np.ndarray) -> Defect:
-    """Defect of ``kind`` from 8 numbers ``x``: 3 uniforms in [0, 1) then 4 standard normals and a uniform."""
+    """Defect of ``kind`` from 8 numbers ``x``: 3 uniforms in [0, 1), 4 particle harmonics, a uniform."""
     h, w = layout.shape
     r, c = float(x[0]) * h, float(x[1]) * w
-    size, harmonics, coin = float(x[2]), np.clip(0.08 * x[3:7], -0.15, 0.15), float(x[7])
+    size, harmonics, coin = float(x[2]), x[3:7], float(x[7])
     cd, pitch = layout.cd_px, layout.pitch_px
     if kind == "particle":
         radius = max(1.5, (0.3 + 0.6 * size) * cd)
-        return Defect(kind, _box_of([(r, c)], 1.2 * radius + 2), {"r": r, "c": c, "radius": radius, "harmonics": harmonics})
+        return Defect(kind, _box_of([(r, c)], 1.45 * radius + 2), {"r": r, "c": c, "radius": radius, "harmonics": harmonics})
     if kind in ("bridge", "break", "pinch"):
         u = layout._sin * r + layout._cos * c
         v = layout._cos * r - layout._sin * c
@@ -167,7 +168,8 @@ def place_defects(layout: WaferLayout, *, rng: np.random.Generator, density_per_
     h, w = layout.shape
     n = int(rng.poisson(density_per_um2 * h * w * (layout.pixel_size_nm / 1000.0) ** 2))
     kind_idx = rng.choice(len(kinds), size=n, p=wts / wts.sum())
-    numbers = np.concatenate([rng.random((n, 3)), rng.standard_normal((n, 4)), rng.random((n, 1))], axis=1)
+    numbers = np.concatenate([rng.random((n, 3)), np.clip(0.08 * rng.standard_normal((n, 4)), -0.15, 0.15),
+                              rng.random((n, 1))], axis=1)
     candidates = [_draw_defect(layout, kinds[int(q)], x) for q, x in zip(kind_idx, numbers)]
     cell, grid, accepted = 64, {}, []
     for d in sorted(candidates, key=lambda d: (d.box[2], d.box[0])):  # ids run left to right
@@ -188,9 +190,10 @@ def measure_defect(layout: WaferLayout, d: Defect) -> dict[str, Any] | None:
     """Table row of ``d`` with its exact mask bbox (global) and size; None if it changes no image pixel."""
     h, w = layout.shape
     r0, r1, c0, c1 = d.box
-    material, particle, _ = layout.render_material(r0, r1, c0, c1, with_defects=False)
+    material, fields = layout.render_base(r0, r1, c0, c1)
+    particle = np.zeros(material.shape, dtype=bool)
     foot = apply_defect(layout, d, np.arange(r0, r1, dtype=np.float64), np.arange(c0, c1, dtype=np.float64),
-                        material, particle)
+                        material, particle, fields=fields)
     ir0, ic0 = max(0, -r0), max(0, -c0)
     inside = foot[ir0 : max(ir0, h - r0), ic0 : max(ic0, w - c0)]
     if not inside.any():

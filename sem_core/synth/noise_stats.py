@@ -68,7 +68,7 @@ def make_flat_mask(clean: np.ndarray, *, grad_sigma: float = 1.0, grad_max: floa
     grad = ndi.gaussian_gradient_magnitude(np.asarray(clean, dtype=np.float64), grad_sigma)
     mask = grad < grad_max
     if erode_px > 0:
-        mask = ndi.binary_erosion(mask, iterations=erode_px)
+        mask = ndi.binary_erosion(mask, iterations=erode_px, border_value=1)
     return mask
 
 

@@ -206,22 +206,29 @@ class WaferLayout:
         return {"i": np.broadcast_to(i, rho.shape), "j": np.broadcast_to(j, rho.shape), "inside": rho < radius}
 
     # ---------------------------------------------------------------- rendering
-    def render_material(self, r0: int, r1: int, c0: int, c1: int, *, with_defects: bool = True):
-        """Pattern of rows [r0, r1) x cols [c0, c1) (may extend past the image).
-
-        Returns ``material`` (bool, raised), ``particle`` (bool) and ``mask`` (uint8 defect codes).
-        """
+    def render_base(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Defect-free pattern (bool, raised) of rows [r0, r1) x cols [c0, c1) and the geometry fields used."""
         rows = np.arange(r0, r1, dtype=np.float64)
         cols = np.arange(c0, c1, dtype=np.float64)
         if self.pattern == "lines":
             f = self.line_fields(rows, cols)
             material = (f["u"] < f["right"]) | (f["u"] >= f["left_next"])
         else:
-            material = ~self.hole_fields(rows, cols)["inside"]
-        material = np.ascontiguousarray(material)
+            f = self.hole_fields(rows, cols)
+            material = ~f["inside"]
+        return np.ascontiguousarray(material), f
+
+    def render_material(self, r0: int, r1: int, c0: int, c1: int, *, with_defects: bool = True):
+        """Pattern of rows [r0, r1) x cols [c0, c1) (may extend past the image).
+
+        Returns ``material`` (bool, raised), ``particle`` (bool) and ``mask`` (uint8 defect codes).
+        """
+        material, fields = self.render_base(r0, r1, c0, c1)
         particle = np.zeros(material.shape, dtype=bool)
         mask = np.zeros(material.shape, dtype=np.uint8)
         if with_defects and len(self.defect_list):
+            rows = np.arange(r0, r1, dtype=np.float64)
+            cols = np.arange(c0, c1, dtype=np.float64)
             b = self._boxes
             hit = np.nonzero((b[:, 0] < r1) & (b[:, 1] > r0) & (b[:, 2] < c1) & (b[:, 3] > c0))[0]
             for n in hit:
@@ -229,7 +236,8 @@ class WaferLayout:
                 br0, br1 = max(r0, d.box[0]), min(r1, d.box[1])
                 bc0, bc1 = max(c0, d.box[2]), min(c1, d.box[3])
                 sl = (slice(br0 - r0, br1 - r0), slice(bc0 - c0, bc1 - c0))
-                foot = _defects.apply_defect(self, d, rows[sl[0]], cols[sl[1]], material[sl], particle[sl])
+                sub = {key: val[sl] for key, val in fields.items()}
+                foot = _defects.apply_defect(self, d, rows[sl[0]], cols[sl[1]], material[sl], particle[sl], fields=sub)
                 mask[sl][foot] = d.code
         return material, particle, mask
 

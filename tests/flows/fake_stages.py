@@ -35,6 +35,13 @@ def ingest(params, profile):
     _write(cfg.paths.tin_balls_ingest_report, src)
 
 
+def noise_fit(params_path, profile):
+    cfg = load_params(params_path, profile=profile)
+    _log("noise_fit")
+    _write(cfg.paths.noise_model, hash_content(cfg.paths.tin_balls_manifest), cfg.noise_fit.model_dump_json())
+    _write(cfg.paths.noise_fit_report, "report")
+
+
 def chunk(params, profile):
     cfg = load_params(params, profile=profile)
     _log("chunk")
@@ -44,13 +51,13 @@ def chunk(params, profile):
 def synth_wafers(params, profile):
     cfg = load_params(params, profile=profile)
     _log("synth_wafers")
-    _write(cfg.paths.wafers_zarr, cfg.seed, cfg.datasets.model_dump_json(), cfg.imaging.model_dump_json())
+    _write(cfg.paths.wafers_zarr, hash_content(cfg.paths.noise_model), cfg.seed, cfg.datasets.model_dump_json(), cfg.imaging.model_dump_json())
 
 
 def synth_scan(params, profile):
     cfg = load_params(params, profile=profile)
     _log("synth_scan")
-    _write(Path(cfg.paths.scans_dir) / f"{cfg.scan.name}.ome.zarr", cfg.seed, cfg.scan.model_dump_json())
+    _write(Path(cfg.paths.scans_dir) / f"{cfg.scan.name}.ome.zarr", hash_content(cfg.paths.noise_model), cfg.seed, cfg.scan.model_dump_json())
 
 
 def train(params, profile):

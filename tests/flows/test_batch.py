@@ -120,3 +120,13 @@ def test_batch_processed_once_corrupt_item_reported_failed_batch_retried(inbox, 
         assert (outputs / name / SUCCESS_MARKER).exists()
     assert not (outputs / "b3" / "partial.ome.zarr").exists()
     assert (outputs / "b1" / SUCCESS_MARKER).stat().st_mtime_ns == marker_mtime
+
+
+def test_only_transient_io_errors_are_retried():
+    from prefect.states import Failed
+
+    from sem_core.io.sem_tiff import SemReadError
+    from tasks.batch import _retry_transient
+
+    assert _retry_transient(None, None, Failed(data=OSError("network file system hiccup")))
+    assert not _retry_transient(None, None, Failed(data=SemReadError("x.tif", "not a readable image")))

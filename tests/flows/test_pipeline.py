@@ -14,7 +14,8 @@ import pytest
 import tasks.stages as stages
 from flows.pipeline import pipeline
 
-ALL = ["chunk", "denoise:nlm", "denoise:unet", "evaluate", "ingest", "report", "synth_scan", "synth_wafers", "train"]
+ALL = ["chunk", "denoise:nlm", "denoise:unet", "evaluate", "ingest", "noise_fit", "report", "synth_scan",
+       "synth_wafers", "train"]
 
 
 @pytest.fixture
