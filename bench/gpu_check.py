@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="tiny configuration on the CPU (compile skipped)")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile inference runs")
     ap.add_argument("--json", type=Path, help="also write the summary here")
+    ap.add_argument("--sections", default="abcd", help="which sections to run (default: abcd)")
     args = ap.parse_args(argv)
     cfg = DRY if args.dry_run else FULL
     setup = select_device("cpu" if args.dry_run else "auto")
@@ -241,15 +242,17 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(summary, indent=2) + "\n")
 
     try:
-        log("(a) training throughput")
-        summary["train"] = bench_train(cfg, setup)
+        if "a" in args.sections:
+            log("(a) training throughput")
+            summary["train"] = bench_train(cfg, setup)
     except Exception as exc:  # recorded and reported, never swallowed: exit status 1
         traceback.print_exc()
         summary["errors"]["train"] = repr(exc)
     save()
     summary["inference"] = []
-    log("(b) inference throughput")
-    for base in cfg["bases"]:
+    if "b" in args.sections:
+        log("(b) inference throughput")
+    for base in cfg["bases"] if "b" in args.sections else ():
         for compiled in (False, True):
             if compiled and (args.dry_run or args.no_compile):
                 summary["inference"].append({"base_channels": base, "compiled": True, "skipped": "dry-run/no-compile"})
@@ -260,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 summary["errors"][f"infer_base{base}_compiled{compiled}"] = repr(exc)
             save()
-    if not (args.dry_run or args.no_compile):
+    if not (args.dry_run or args.no_compile) and "c" in args.sections:
         try:
             log("(c) training throughput, torch.compile (train.compile: true)")
             summary["train_compiled"] = bench_train(cfg, setup, compiled=True)
@@ -269,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
             summary["errors"]["train_compiled"] = repr(exc)
     save()
     try:
-        log("(d) train_model end to end (synthetic Zarr, resume, reload)")
-        summary["train_model"] = bench_train_model(cfg, setup)
+        if "d" in args.sections:
+            log("(d) train_model end to end (synthetic Zarr, resume, reload)")
+            summary["train_model"] = bench_train_model(cfg, setup)
     except Exception as exc:  # recorded and reported, never swallowed: exit status 1
         traceback.print_exc()
         summary["errors"]["train_model"] = repr(exc)

@@ -4,7 +4,8 @@
 chunked ``(chunk, chunk)``, runs ``map_overlap`` with ``depth = denoiser.halo`` and
 ``boundary="reflect"`` (mirror padding with the edge pixel repeated, the same padding as the
 whole-image call :func:`sem_core.denoise.base.denoise_image`), and streams each output block into
-level 0 of a new OME-Zarr image, one task per block. Each block is converted to unit-scale
+level 0 of a new OME-Zarr image, one task per block, computed in waves of a few blocks per worker
+so that memory is bounded by the wave, not by the scan size. Each block is converted to unit-scale
 float32 before denoising and back to the output dtype (rounded, clipped) after.
 
 Resuming: after a block's data is written (atomically, by Zarr's local store), a one-byte marker

@@ -208,7 +208,7 @@ def train_model(
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         rng.bit_generator.state = json.loads(ckpt["rng"]["sampler"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        torch.set_rng_state(ckpt["rng"]["torch"].cpu())  # map_location moved it to the device
         st.update(ckpt["state"])
     provenance = make_provenance(params=config, inputs_hash=data.data_hash, extra={"stage": "train"})
 

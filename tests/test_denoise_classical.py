@@ -12,8 +12,8 @@ from sem_core.denoise.base import build_denoiser, denoise_image, describe_denois
 from sem_core.io.ome_zarr import open_multiscale
 from sem_core.parallel import denoise_zarr
 
-# 248 = 3·64 + 56 and 312 = 4·64 + 56: 20 blocks of 64, the smallest (56) still covers every halo used here.
-SHAPE = (248, 312)
+# 184 = 2·64 + 56 and 248 = 3·64 + 56: 12 blocks of 64, the smallest (56) still covers every halo used here.
+SHAPE = (184, 248)
 CHUNK = 64
 
 
