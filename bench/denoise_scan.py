@@ -4,8 +4,8 @@
     python bench/denoise_scan.py --memory-check     # peak RSS: 16384² vs 4096² scan (gaussian, chunk 1024)
     python bench/denoise_scan.py --gpu              # U-Net pipeline vs bare model throughput on CUDA
 
-Every measurement of RSS runs in its own subprocess (``resource.getrusage(RUSAGE_SELF).ru_maxrss``
-of that process). The machine is shared: timings are noisy, medians of ``--repeats`` are quoted.
+Every measurement of RSS runs in its own subprocess (its peak RSS, ``VmHWM``: ``ru_maxrss`` would
+include the forking parent's size on Linux). The machine is shared: timings are noisy, medians of ``--repeats`` are quoted.
 """
 
 from __future__ import annotations
@@ -71,7 +71,22 @@ def _child(spec: dict) -> dict:
         seconds = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_s = usage.ru_utime + usage.ru_stime - cpu0
-    return {"seconds": seconds, "cpu_s": cpu_s, "rss_mib": usage.ru_maxrss / 1024, "blocks": run.blocks_total}
+    return {"seconds": seconds, "cpu_s": cpu_s, "rss_mib": peak_rss_mib(), "blocks": run.blocks_total}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS: VmHWM of its own address space (Linux), else ru_maxrss.
+
+    ru_maxrss survives exec on Linux, so a child forked from a big parent would report the
+    parent's size; VmHWM belongs to the exec'd address space only.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass  # not Linux: fall back to getrusage
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(spec: dict) -> dict:

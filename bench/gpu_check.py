@@ -38,7 +38,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from sem_core.device import DeviceSetup, autocast_context, make_scheduler, make_train_step, move_batch, select_device  # noqa: E402
+from sem_core.device import (  # noqa: E402
+    DeviceSetup, autocast_context, make_scheduler, make_train_step, move_batch, select_device,
+)
 from sem_core.losses import build_loss  # noqa: E402
 from sem_core.models.unet import UNet  # noqa: E402
 from sem_core.patches import PatchSampler  # noqa: E402
@@ -85,7 +87,8 @@ def bench_train(cfg: dict, setup: DeviceSetup, *, compiled: bool = False) -> dic
 
     model = new_model(cfg, setup)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    step = make_train_step(torch.compile(model) if compiled else model, loss_fn, opt, make_scheduler(opt, schedule="cosine", lr=1e-3, steps=n_steps),
+    sched = make_scheduler(opt, schedule="cosine", lr=1e-3, steps=n_steps)
+    step = make_train_step(torch.compile(model) if compiled else model, loss_fn, opt, sched,
                            setup, grad_clip=1.0)
 
     def machinery_step() -> torch.Tensor:
@@ -95,7 +98,7 @@ def bench_train(cfg: dict, setup: DeviceSetup, *, compiled: bool = False) -> dic
     x0, y0 = sampler.sample(cfg["batch"], rng=rng)
     xd, yd = move_batch(x0, setup), move_batch(y0, setup)
 
-    def bare_loop(loss) -> callable:
+    def bare_loop(loss):
         m = new_model(cfg, setup)
         o = torch.optim.AdamW(m.parameters(), lr=1e-3)
 
@@ -207,7 +210,8 @@ def bench_train_model(cfg: dict, setup: DeviceSetup) -> dict:
     with torch.inference_mode(), autocast_context(setup):
         y = model(torch.rand(1, 1, cfg["tm_size"], cfg["tm_size"], device=setup.device))
     res = {"steps": steps, "batch": cfg["tm_batch"], "patch": cfg["tm_patch"], "base": cfg["tm_base"],
-           "depth": cfg["tm_depth"], "seconds": seconds, "patches_per_s_incl_val_and_ckpt": steps * cfg["tm_batch"] / seconds,
+           "depth": cfg["tm_depth"], "seconds": seconds,
+           "patches_per_s_incl_val_and_ckpt": steps * cfg["tm_batch"] / seconds,
            "val_psnr_first": float(metrics["val_psnr"].iloc[0]), "val_psnr_last": float(metrics["val_psnr"].iloc[-1]),
            "resume_steps": resumed.steps, "resume_max_abs_weight_diff": diff, "resume_bit_identical": diff == 0.0,
            "reloaded_output_finite": bool(torch.isfinite(y).all())}

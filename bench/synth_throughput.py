@@ -82,6 +82,7 @@ def main() -> None:
     ap.add_argument("--scan-sizes", type=int, nargs=2, metavar=("SMALL", "LARGE"),
                     help="the two scan sizes compared (default 4096 16384; --quick 1024 2048)")
     ap.add_argument("--skip-wafers", action="store_true", help="only the scans")
+    ap.add_argument("--skip-scans", action="store_true", help="only the wafer datasets")
     args = ap.parse_args()
     if args.quick:
         wafer_n, wafer_size, scans, chunk = 8, 256, (1024, 2048), 512
@@ -94,13 +95,16 @@ def main() -> None:
         jobs.append(lambda: bench_wafers(wafer_n, wafer_size, 1, args.repeat))
         if args.workers > 1:
             jobs.append(lambda: bench_wafers(wafer_n, wafer_size, args.workers, args.repeat))
-    jobs += [lambda s=s: bench_scan(s, chunk, args.workers) for s in scans]
+    if not args.skip_scans:
+        jobs += [lambda s=s: bench_scan(s, chunk, args.workers) for s in scans]
     rows = []
     for job in jobs:
         r = job()
         rows.append(r)
         rss = f"{r['peak_rss_mib']:.0f}" if "peak_rss_mib" in r else "-"
         print(f"{r['what']:<28}{r['workers']:>8}{r['median_s']:>10.2f}{r['mpix_s']:>9.3f}{rss:>14}", flush=True)
+    if args.skip_scans:
+        return
     big, small = rows[-1], rows[-2]
     print(f"peak RSS {scans[1]}² / {scans[0]}²: {big['peak_rss_mib'] / small['peak_rss_mib']:.2f}x "
           f"for {(scans[1] / scans[0]) ** 2:.0f}x the pixels")

@@ -88,7 +88,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"U-Net base {args.base} depth {args.depth}, {args.patch}^2 patches, batch {args.batch}, loss {args.loss}, "
           f"{args.threads} threads, load avg {load:.1f}")
-    print(f"machinery {r_m:8.1f} patches/s   bare {r_b:8.1f} patches/s   ratio {r_m / r_b:.2f}  (medians of {args.repeats})")
+    print(f"machinery {r_m:8.1f} patches/s   bare {r_b:8.1f} patches/s   ratio {r_m / r_b:.2f}  "
+          f"(medians of {args.repeats})")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,14 @@ def train_cmd(
     params: ParamsOpt = Path("params.yaml"),
     profile: ProfileOpt = None,
     experiment: Annotated[str | None, typer.Option("--experiment", "-e", help="Name in train.experiments.")] = None,
-    dataset: Annotated[str | None, typer.Option("--dataset", help="tin_balls | wafers (default: train.dataset).")] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="tin_balls | wafers (default: train.dataset).")
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: the project seed; adds _s<seed>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from <run dir>/last.ckpt.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default: models/<exp>_<dataset>[_s<seed>]).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default: models/<exp>_<dataset>[_s<seed>]).")
+    ] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads (default: torch's).")] = None,
 ) -> None:
     """Train a U-Net experiment; writes last.ckpt, best.ckpt, metrics.csv and metrics.json."""

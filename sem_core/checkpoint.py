@@ -23,7 +23,9 @@ from torch import nn
 
 from .models.unet import UNet
 
-__all__ = ["CHECKPOINT_FORMAT", "MAX_RELEASE_BYTES", "export_release", "load_checkpoint", "load_model", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT", "MAX_RELEASE_BYTES", "export_release", "load_checkpoint", "load_model", "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "sem-denoise-ckpt-1"
 MAX_RELEASE_BYTES = 20 * 1024 * 1024

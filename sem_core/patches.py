@@ -25,7 +25,10 @@ def to_unit_float(stack: np.ndarray, *, max_value: float | None = None) -> np.nd
 
 
 def apply_dihedral(patch: np.ndarray, code: int) -> np.ndarray:
-    """Apply one of the 8 flips/rotations to the last two axes: ``rot90`` by ``code % 4``, then a flip if ``code >= 4``."""
+    """Apply one of the 8 flips/rotations to the last two axes.
+
+    ``rot90`` by ``code % 4``, then a left-right flip if ``code >= 4``.
+    """
     out = np.rot90(patch, k=code % 4, axes=(-2, -1))
     if code >= 4:
         out = out[..., ::-1]

@@ -38,7 +38,8 @@ def _ckpt_payload(model: UNet) -> dict:
     model(torch.rand(2, 1, 32, 32)).mean().backward()
     opt.step()
     model.eval()
-    return dict(model=model.state_dict(), optimizer=opt.state_dict(), rng={"torch": torch.get_rng_state(), "sampler": "{}"},
+    rng = {"torch": torch.get_rng_state(), "sampler": "{}"}
+    return dict(model=model.state_dict(), optimizer=opt.state_dict(), rng=rng,
                 step=1, epoch=0, config={"model_kwargs": KWARGS}, data_hash="abc", val_metrics={"val_psnr": 30.0})
 
 

@@ -185,7 +185,7 @@ def test_kill_minus_9_mid_scan_then_rerun_is_bit_identical(tmp_path, scan):
 @pytest.mark.slow
 def test_distributed_scheduler_address_gives_the_same_output(tmp_path, scan):
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cl:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cl:
         denoise_zarr(scan, tmp_path / "a.ome.zarr", denoiser=GaussianDenoiser(sigma_px=2.0), chunks=64,
                      scheduler=cl.scheduler_address, progress=False)
     denoise_zarr(scan, tmp_path / "b.ome.zarr", denoiser=GaussianDenoiser(sigma_px=2.0), chunks=64, progress=False)

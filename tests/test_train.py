@@ -131,6 +131,8 @@ def test_early_stopping_and_aligned_pairs(tmp_path):
                       early_stopping_patience=2, align_pairs=True,
                       **dict(TINY, lr=1e-12, model_kwargs=dict(base_channels=4, depth=2, norm="none")))
     assert res.stopped_early and res.epochs == 3 and res.best_epoch == 1 and res.steps == 12
+    with pytest.raises(ValueError, match="nope.zarr"):
+        train_model(dataset_path=tmp_path / "nope.zarr", out_dir=tmp_path / "r3", experiment_name="t", steps=4, **TINY)
     with pytest.raises(ValueError, match="pair_shifts"):
         train_model(dataset_path=make_store(tmp_path / "e.zarr"), out_dir=tmp_path / "r2", experiment_name="t",
                     steps=4, align_pairs=True, **TINY)

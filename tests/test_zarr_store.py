@@ -166,3 +166,24 @@ def test_hash_dataset_depends_on_content_only(tmp_path):
 def test_open_missing_store_names_path(tmp_path):
     with pytest.raises(DatasetError, match="nope.zarr"):
         open_dataset(tmp_path / "nope.zarr")
+
+
+def test_defects_round_trip_and_validation(tmp_path):
+    import pandera.errors
+
+    from sem_core.io.zarr_store import read_defects, write_defects
+    from sem_core.schemas.defects import make_defects_table
+
+    path = tmp_path / "d.zarr"
+    _write(path, _items(2, (16, 16)))
+    table = make_defects_table([
+        dict(image=0, defect_id=0, type="bridge", bbox_r0=1, bbox_c0=2, bbox_r1=4, bbox_c1=6, size_px=9),
+        dict(image=1, defect_id=0, type="particle", bbox_r0=0, bbox_c0=0, bbox_r1=3, bbox_c1=3, size_px=7),
+    ])
+    write_defects(path, table)
+    pd.testing.assert_frame_equal(read_defects(path), table)
+    got = open_dataset(path).defects
+    assert list(got["type_code"]) == [1, 4] and list(got["image"]) == [0, 1]
+    bad = table.assign(type_code=np.uint8(3))  # codes must match the type names
+    with pytest.raises(pandera.errors.SchemaError):
+        write_defects(path, bad)

@@ -85,7 +85,8 @@ class TrainConfig(Section):
     @model_validator(mode="after")
     def _check_experiment(self) -> TrainConfig:
         if self.experiment not in self.experiments:
-            raise ValueError(f"train.experiment {self.experiment!r} is not in train.experiments {list(self.experiments)}")
+            known = list(self.experiments)
+            raise ValueError(f"train.experiment {self.experiment!r} is not in train.experiments {known}")
         for name, exp in self.experiments.items():
             unknown = set(exp.model) - set(ModelConfig.model_fields)
             if unknown:

@@ -115,7 +115,8 @@ class UNet(nn.Module):
             self.down.append(_DoubleConv(cin, w, norm))
             cin = w
         self.bottleneck = _DoubleConv(widths[-2], widths[-1], norm)
-        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth)))
+        levels = list(reversed(range(depth)))
+        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in levels)
         self.dec = nn.ModuleList(_DoubleConv(2 * widths[i], widths[i], norm) for i in reversed(range(depth)))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 

@@ -1,6 +1,6 @@
 """Wiring of the top-level pipeline: stage order, content-keyed caching, partial recompute.
 
-The stage commands are replaced by the instant stand-ins of ``fake_stages`` (same signatures);
+The stage commands are replaced by the instant stand-ins of ``flow_fake_stages`` (same signatures);
 the flow, subflows, cache keys and Dask task runner are the production ones.
 """
 
@@ -20,9 +20,10 @@ ALL = ["chunk", "denoise:nlm", "denoise:unet", "evaluate", "ingest", "noise_fit"
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, results_dir):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
     for name in stages.STAGES:
         spec = stages.STAGES[name]
-        monkeypatch.setitem(stages.STAGES, name, dataclasses.replace(spec, command=f"tests.flows.fake_stages:{name}"))
+        monkeypatch.setitem(stages.STAGES, name, dataclasses.replace(spec, command=f"flow_fake_stages:{name}"))
     (tmp_path / "tin").mkdir()
     (tmp_path / "tin" / "pair_001.tif").write_bytes(b"not read by the stand-in")
     (tmp_path / "params.yaml").write_text(f"paths:\n  tin_balls_source: {tmp_path / 'tin'}\n"
