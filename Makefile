@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run test test-all bench clean-data
+.PHONY: setup run repro test test-all bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## Run the main pipeline on the embedded default profile (dvc repro runs every stage, cached).
+## Run the whole pipeline on the embedded default profile: Prefect 3 in ephemeral mode (no server),
+## local Dask threads, CPU. Every stage is cached by content, so a rerun recomputes nothing.
 run: $(STAMP)
+	$(VENV)/bin/sem-denoise pipeline --profile $(PROFILE)
+	@$(PY) -m sem_cli.where --params params.yaml --profile $(PROFILE)
+
+## The same stages through DVC (what data scientists run): dvc repro.
+repro: $(STAMP)
 	$(VENV)/bin/dvc repro
 	@$(PY) -m sem_cli.where --params params.yaml
 

@@ -125,21 +125,26 @@ def train_variant(name, *, noisy_t, clean_t, sim_t, args, device, amp, seed) -> 
         xn, xc = xn.contiguous(memory_format=mf), xc.contiguous(memory_format=mf)
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = loss_fn(model(xn).float(), xc)
+            pred = model(xn)
+        loss = loss_fn(pred.float(), xc)  # the loss itself in float32, outside autocast
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         return loss.detach()
 
     model.train()
-    warm = 30
+    warm, settle = 40, 10
     t0 = time.perf_counter()
-    for s in range(warm):  # linear warm-up, also measures the step rate
+    for s in range(warm):  # linear warm-up; steps settle..warm measure the step rate (after cuDNN autotuning)
+        if s == settle:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t_settle = time.perf_counter()
         step((s + 1) / warm)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    rate = warm / (time.perf_counter() - t0)
-    total = max(warm + 1, int(rate * args.seconds))
+    rate = (warm - settle) / (time.perf_counter() - t_settle)
+    total = max(warm + 1, int(rate * (args.seconds - (time.perf_counter() - t0)) + warm))
     for s in range(warm, total):
         last = step(0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (s - warm) / (total - warm))))
     if device.type == "cuda":
@@ -176,7 +181,8 @@ def main() -> None:
     ap.add_argument("--patch", type=int, default=256)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--loss", default="full")
+    ap.add_argument("--loss", default="charbonnier")
+    ap.add_argument("--variants", default="real,real_sim", help="comma-separated: real, real_sim")
     ap.add_argument("--sim-copies", type=int, default=6, help="simulated noisy copies per training image")
     ap.add_argument("--seed", type=int, default=20261126)
     ap.add_argument("--dry-run", action="store_true", help="tiny CPU run to check the script")
@@ -200,7 +206,9 @@ def main() -> None:
 
     t0 = time.perf_counter()
     nm = read_noise_model(args.noise_model)
-    sim = np.stack([
+    if "real_sim" not in args.variants:
+        args.sim_copies = 0
+    sim = np.zeros((0, len(tr)) + noisy.shape[1:], np.uint8) if args.sim_copies == 0 else np.stack([
         np.stack([apply_noise_to_clean(clean[i], rng=derive_rng(args.seed, "release_sim", k, i), noise_model=nm)
                   for i in tr])
         for k in range(args.sim_copies)])
@@ -215,7 +223,8 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
-    for name, s_t in (("real", None), ("real_sim", sim_t)):
+    for name in args.variants.split(","):
+        s_t = sim_t if name == "real_sim" else None
         model, info = train_variant(name, noisy_t=noisy_t, clean_t=clean_t, sim_t=s_t, args=args,
                                     device=device, amp=amp, seed=args.seed)
         info["val"] = score(model, noisy, clean, va, device=device, amp=amp, ensemble=False)

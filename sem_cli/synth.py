@@ -18,7 +18,7 @@ def _imaging(cfg: Any) -> tuple[dict[str, Any], Any, str]:
     """Imaging kwargs from params.imaging, the fitted noise model if present, and the inputs hash."""
     from sem_core.provenance import hash_file, hash_params
     from sem_core.synth.dataset import imaging_kwargs
-    from sem_core.synth.imaging import NoiseModel
+    from sem_core.synth.imaging import read_noise_model
 
     imaging = imaging_kwargs(cfg.imaging.model_dump())  # field names are simulate_pair's keywords
     nm_path = cfg.paths.noise_model
@@ -26,7 +26,7 @@ def _imaging(cfg: Any) -> tuple[dict[str, Any], Any, str]:
         console.print(f"no noise model at {nm_path}: using the imaging section's noise")
         return imaging, None, hash_params({"noise_model": None})
     try:
-        model = NoiseModel.from_json(nm_path.read_text())
+        model = read_noise_model(nm_path)
     except (OSError, ValueError) as exc:
         err_console.print(f"[red]error:[/red] noise model {nm_path} is unreadable: {exc}")
         raise typer.Exit(1) from exc

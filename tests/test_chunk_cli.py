@@ -85,3 +85,29 @@ def test_synth_wafers_and_scan(tmp_path):
     assert open_multiscale(out, 1).shape == (128, 128)
     assert open_multiscale(out, 0).chunks == (128, 128)
     assert np.asarray(open_multiscale(out, 0, component="clean")[:]).std() > 1
+
+
+def test_synth_wafers_uses_the_fitted_noise_model_file(tmp_path):
+    """The file `noise fit` writes ({"noise_model", "provenance"}) is what `synth wafers` reads."""
+    pytest.importorskip("sem_core.synth.wafers")
+    from sem_core.synth.imaging import NoiseModel, write_noise_model
+
+    p = _params(tmp_path, datasets={"wafers": {"n_images": 2, "shape": [64, 64]}})
+    nm_path = tmp_path / "interim/noise_model.json"
+    nm_path.parent.mkdir(parents=True, exist_ok=True)
+    quiet = NoiseModel(gain_grey_per_se=0.05, se_per_pe=0.6, offset_grey=0.0, read_noise_grey=0.0,
+                       fir_taps=(1.0,), se_model="poisson", se_gamma_shape=4.0, line_noise_sigma_grey=0.0,
+                       line_noise_alpha=1.0, bit_depth=8, signal_blur_px=0.0)
+    write_noise_model(nm_path, quiet, provenance={"params_hash": "x"})
+    res = runner.invoke(app, ["synth", "wafers", "--params", str(p)])
+    assert res.exit_code == 0, res.output
+    ds = open_dataset(tmp_path / "interim/wafers.zarr")
+    noisy, clean = ds.noisy[:].astype(float), ds.clean[:].astype(float)
+    # a tiny gain means many electrons per grey level: noise std ~ sqrt(0.05 * 1.6 * I) < 4 grey levels
+    assert np.abs(noisy - clean).mean() < 4.0
+    noisy_default = noisy
+    nm_path.unlink()
+    res = runner.invoke(app, ["synth", "wafers", "--params", str(p)])
+    assert res.exit_code == 0, res.output
+    ds = open_dataset(tmp_path / "interim/wafers.zarr")
+    assert np.abs(ds.noisy[:].astype(float) - ds.clean[:].astype(float)).mean() > np.abs(noisy_default - clean).mean()
