@@ -13,6 +13,7 @@ Composites (``build_loss``):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -40,24 +41,43 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def _float32(fn: Callable) -> Callable:
+    """Run a loss in float32 with autocast off.
+
+    Casting the inputs is not enough: inside a bf16 autocast region the convolutions of SSIM,
+    MS-SSIM and Sobel would still run in bf16, and SSIM's E[x^2] - E[x]^2 loses all precision
+    there (a bf16 training step that computed the loss inside autocast did not learn).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(pred: torch.Tensor, target: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        with torch.autocast(device_type=pred.device.type, enabled=False):
+            return fn(pred.float(), target.float(), *args, **kwargs)
+
+    return wrapper
+
+
 def _f32(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if pred.shape != target.shape:
         raise ValueError(f"loss: pred shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")
     return pred.float(), target.float()
 
 
+@_float32
 def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error."""
     pred, target = _f32(pred, target)
     return torch.mean((pred - target) ** 2)
 
 
+@_float32
 def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, *, eps: float = 1e-3) -> torch.Tensor:
     """Mean of sqrt((pred - target)^2 + eps^2): a smooth L1 (tends to mean |pred - target| as eps -> 0)."""
     pred, target = _f32(pred, target)
     return torch.mean(torch.sqrt((pred - target) ** 2 + eps * eps))
 
 
+@_float32
 def edge_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean L1 distance between the Sobel gradient maps (d/drow and d/dcol) of pred and target."""
     pred, target = _f32(pred, target)
@@ -66,6 +86,7 @@ def edge_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.5 * (torch.mean(torch.abs(py - ty)) + torch.mean(torch.abs(px - tx)))
 
 
+@_float32
 def ssim_index(pred: torch.Tensor, target: torch.Tensor, *, win_size: int = 11) -> torch.Tensor:
     """Mean SSIM (pytorch-msssim, Gaussian window sigma 1.5, data range 1)."""
     pred, target = _f32(pred, target)
@@ -97,6 +118,7 @@ def select_ms_ssim_scales(size: int, *, win_size: int = 11) -> tuple[float, ...]
     return tuple(x / sum(w) for x in w)
 
 
+@_float32
 def ms_ssim_index(
     pred: torch.Tensor, target: torch.Tensor, *, weights: tuple[float, ...] | None = None, win_size: int = 11
 ) -> torch.Tensor:

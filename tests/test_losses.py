@@ -110,3 +110,17 @@ def test_composites_are_the_documented_sums():
 def test_bf16_inputs_are_computed_in_float32():
     x, y = _pair(size=64)
     assert build_loss("full")(y.bfloat16(), x).dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", ["baseline", "charbonnier", "full"])
+def test_losses_stay_float32_inside_bf16_autocast(name):
+    """Called inside a bf16 autocast region, a loss equals its float32 value (SSIM in bf16 is garbage)."""
+    gen = torch.Generator().manual_seed(3)
+    target = torch.rand(2, 1, 176, 176, generator=gen)
+    pred = (target + 0.05 * torch.randn(2, 1, 176, 176, generator=gen)).clamp(0, 1)
+    loss = build_loss(name)
+    ref = loss(pred, target)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = loss(pred, target)
+    assert inside.dtype == torch.float32
+    assert torch.allclose(inside, ref, rtol=1e-6, atol=1e-7)
