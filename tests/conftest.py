@@ -42,3 +42,17 @@ def tin_balls_dir() -> Path:
     if not (TIN_BALLS / "time" / "low").is_dir():
         pytest.skip(f"real data not found at {TIN_BALLS}")
     return TIN_BALLS
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests run torch on one thread: on 2 shared cores, 2 torch threads can collapse under contention."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -16,14 +16,6 @@ from sem_core.models.unet import UNet
 KWARGS = dict(in_channels=1, out_channels=1, base_channels=8, depth=2, norm="batch", residual=True, edge_input=True)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture()
 def model() -> UNet:
     torch.manual_seed(0)

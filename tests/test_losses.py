@@ -14,14 +14,6 @@ from sem_core.losses import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _pair(size=64, seed=0, sigma=0.1):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(2, 1, size, size, generator=g)

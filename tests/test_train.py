@@ -22,14 +22,6 @@ from sem_core.train import train_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def make_store(path: Path, *, n: int = 6, size: int = 64, seed: int = 0, shifts=None) -> Path:
     """Tiny dataset Zarr: smooth clean images, clean + Gaussian noise, split 4/1/1."""
     rng = np.random.default_rng(seed)

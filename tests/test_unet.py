@@ -8,14 +8,6 @@ import torch
 from sem_core.models.unet import UNet, compute_sobel_magnitude
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.mark.parametrize(("depth", "size"), [(1, 32), (2, 48), (3, 64), (4, 64), (3, 50), (2, 37)])
 def test_output_shape_matches_input_for_any_size(depth, size):
     torch.manual_seed(0)
