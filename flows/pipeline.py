@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger
 import tasks  # noqa: F401  (Prefect defaults)
 from sem_core.config import load_params
 from sem_core.provenance import hash_params, make_provenance
-from tasks.artifacts import publish_link, publish_provenance, publish_table
+from tasks.artifacts import publish_link, publish_markdown, publish_provenance, publish_table
 from tasks.runners import make_task_runner
 from tasks.stages import stage_config, stage_task, write_resolved_params
 
@@ -123,6 +123,7 @@ def evaluation(params: Any, params_file: Path, datasets: list[str], checkpoint: 
 
 def _publish(params: Any, result: dict[str, Any], provenance: dict[str, Any]) -> None:
     from sem_core.evaluate import read_metrics
+    from sem_core.report import summary_markdown
 
     try:
         summary = read_metrics(result["evaluation"]["metrics"])["summary"]
@@ -130,6 +131,7 @@ def _publish(params: Any, result: dict[str, Any], provenance: dict[str, Any]) ->
         get_run_logger().warning("no metrics summary to publish: %s", exc)
     else:
         publish_table(summary, key="pipeline-metrics-summary", description="metrics summary per dataset and method")
+        publish_markdown(summary_markdown(summary), key="pipeline-benchmark", description="benchmark table (as in the report)")
     publish_link(result["evaluation"]["report"], key="pipeline-report", text="HTML report")
     publish_provenance(provenance, key="pipeline-provenance", title="Pipeline run provenance")
 

@@ -21,6 +21,7 @@ __all__ = [
     "publish_link",
     "publish_provenance",
     "publish_failures",
+    "publish_markdown",
 ]
 
 
@@ -57,6 +58,11 @@ def publish_link(path_or_url: str | Path, *, key: str, text: str | None = None, 
         link = Path(link).resolve().as_uri()
     create_link_artifact(link=link, link_text=text or Path(str(path_or_url)).name, key=slugify_key(key),
                          description=description)
+
+
+def publish_markdown(text: str, *, key: str, description: str | None = None) -> None:
+    """A markdown artifact (e.g. the benchmark table from ``sem_core.report.summary_markdown``)."""
+    create_markdown_artifact(markdown=text, key=slugify_key(key), description=description)
 
 
 def publish_provenance(provenance: Mapping[str, Any], *, key: str, title: str = "Provenance") -> None:

@@ -1,0 +1,27 @@
+"""Artifacts the UI shows: the metrics table, the benchmark markdown, the report link, provenance."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import flow
+from prefect.artifacts import Artifact
+
+from tasks.artifacts import publish_link, publish_markdown, publish_provenance, publish_table
+
+
+def test_published_artifacts_can_be_read_back(tmp_path):
+    report = tmp_path / "index.html"
+    report.write_text("<html></html>")
+
+    @flow
+    def publish() -> None:
+        publish_table(pd.DataFrame({"method": ["nlm"], "psnr": [28.5]}), key="test-metrics")
+        publish_markdown("| method | psnr |\n|---|---|\n| nlm | 28.5 |\n", key="test-benchmark")
+        publish_link(report, key="test-report", text="report")
+        publish_provenance({"params_hash": "abc", "code_version": "v1"}, key="test-provenance")
+
+    publish()
+    assert "28.5" in Artifact.get("test-metrics").data
+    assert "| nlm | 28.5 |" in Artifact.get("test-benchmark").data
+    assert report.resolve().as_uri() in Artifact.get("test-report").data
+    assert "abc" in Artifact.get("test-provenance").data
