@@ -1,4 +1,4 @@
-"""``sem-denoise synth wafers|scan``: synthetic wafer datasets and large OME-Zarr wafer scans."""
+"""``sem-denoise synth wafers|scan|tin-balls-sim``: synthetic wafer datasets, large OME-Zarr wafer scans, sim-to-real pairs."""
 
 from __future__ import annotations
 
@@ -98,6 +98,42 @@ def scan_cmd(
         progress=True, **run,
     )
     console.print(f"scan: {run['size']}² ({run['pattern']}, seed {run['seed']}) -> {path}")
+
+
+def tin_balls_sim_cmd(
+    params: ParamsOpt = Path("params.yaml"),
+    profile: ProfileOpt = None,
+    copies: Annotated[int, typer.Option("--copies", min=1, help="Noisy copies of each real train/val image.")] = 2,
+    out: Annotated[Path | None, typer.Option("--out", help="Output store (default: paths.tin_balls_sim_zarr).")] = None,
+) -> None:
+    """Simulated noise (the fitted noise model) on the real Tin-balls train/val clean images (sim2real)."""
+    from sem_core.io.zarr_store import DatasetError, open_dataset
+    from sem_core.synth.imaging import read_noise_model
+    from sem_core.synth.sim_pairs import synthesize_sim_pairs
+
+    cfg = read_params(params, profile)
+    real, nm_path = cfg.paths.tin_balls_zarr, cfg.paths.noise_model
+    if not real.exists():
+        err_console.print(f"[red]error:[/red] no real dataset at {real}: run `sem-denoise chunk` first")
+        raise typer.Exit(1)
+    if not nm_path.is_file():
+        err_console.print(f"[red]error:[/red] no noise model at {nm_path}: run `sem-denoise noise fit` first")
+        raise typer.Exit(1)
+    try:
+        model = read_noise_model(nm_path)
+        path = synthesize_sim_pairs(
+            real, out or cfg.paths.tin_balls_sim_zarr, noise_model=model, seed=cfg.seed, copies=copies,
+            progress=True, params_for_provenance={"seed": cfg.seed, "copies": copies, "noise_model": model.to_dict()},
+        )
+    except (DatasetError, ValueError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    ds = open_dataset(path)
+    sizes = {k: len(v) for k, v in ds.split.items()}
+    console.print(f"tin balls sim: {len(ds)} pairs {ds.noisy.shape[1:]} (split {sizes}, copies {copies}) -> {path}")
+
+
+synth_app.command("tin-balls-sim")(tin_balls_sim_cmd)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,8 @@ class PathsConfig(Section):
     noise_model: Path = Path("data/interim/noise_model.json")
     noise_fit_report: Path = Path("reports/noise_fit.json")
     tin_balls_zarr: Path = Path("data/interim/tin_balls.zarr")
+    tin_balls_sim_zarr: Path = Path("data/interim/tin_balls_sim.zarr")
+    """Simulated noise on the real train/val clean images (``sem-denoise synth tin-balls-sim``, sim2real)."""
     wafers_zarr: Path = Path("data/interim/wafers.zarr")
     scans_dir: Path = Path("data/interim/scans")
     processed_dir: Path = Path("data/processed")
