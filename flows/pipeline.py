@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger
 import tasks  # noqa: F401  (Prefect defaults)
 from sem_core.config import load_params
 from sem_core.provenance import hash_params, make_provenance
-from tasks.artifacts import publish_link, publish_markdown, publish_provenance, publish_table
+from tasks.artifacts import publish_images, publish_link, publish_markdown, publish_provenance, publish_table
 from tasks.runners import make_task_runner
 from tasks.stages import stage_config, stage_task, write_resolved_params
 
@@ -121,6 +121,20 @@ def evaluation(params: Any, params_file: Path, datasets: list[str], checkpoint: 
     return {"metrics": str(metrics_dir), "report": str(Path(p.reports_dir) / "index.html")}
 
 
+def _publish_key_images(metrics_dir: Path, out_dir: Path, *, most: int = 2) -> None:
+    """The first ``most`` example panels of the evaluation (noisy | methods | clean | differences) as key images."""
+    from sem_core.report import load_panels
+    from sem_core.report_plots import plot_panel
+
+    panels_file = metrics_dir / "panels.npz"
+    if not panels_file.is_file():
+        get_run_logger().warning("no example panels at %s: no key images published", panels_file)
+        return
+    panels = load_panels(panels_file)[:most]
+    publish_images({f"{p.dataset} {p.image_id}": plot_panel(p) for p in panels}, key="pipeline-key-images",
+                   out_dir=out_dir)
+
+
 def _publish(params: Any, result: dict[str, Any], provenance: dict[str, Any]) -> None:
     from sem_core.evaluate import read_metrics
     from sem_core.report import summary_markdown
@@ -133,6 +147,7 @@ def _publish(params: Any, result: dict[str, Any], provenance: dict[str, Any]) ->
         publish_table(summary, key="pipeline-metrics-summary", description="metrics summary per dataset and method")
         publish_markdown(summary_markdown(summary), key="pipeline-benchmark", description="benchmark table (as in the report)")
     publish_link(result["evaluation"]["report"], key="pipeline-report", text="HTML report")
+    _publish_key_images(Path(result["evaluation"]["metrics"]), Path(params.paths.reports_dir) / "key_images")
     publish_provenance(provenance, key="pipeline-provenance", title="Pipeline run provenance")
 
 

@@ -6,6 +6,8 @@ These helpers are called inside a flow or task run.
 
 from __future__ import annotations
 
+import base64
+
 import json
 import math
 import re
@@ -22,6 +24,7 @@ __all__ = [
     "publish_provenance",
     "publish_failures",
     "publish_markdown",
+    "publish_images",
 ]
 
 
@@ -63,6 +66,27 @@ def publish_link(path_or_url: str | Path, *, key: str, text: str | None = None, 
 def publish_markdown(text: str, *, key: str, description: str | None = None) -> None:
     """A markdown artifact (e.g. the benchmark table from ``sem_core.report.summary_markdown``)."""
     create_markdown_artifact(markdown=text, key=slugify_key(key), description=description)
+
+
+def publish_images(images: Mapping[str, bytes], *, key: str, out_dir: str | Path,
+                   inline_limit_bytes: int = 400_000) -> list[Path]:
+    """Key images: PNGs written to ``out_dir`` and shown in one markdown artifact.
+
+    Each image is embedded as a data URI when smaller than ``inline_limit_bytes`` (the UI shows it
+    inline), otherwise linked by its ``file://`` path. Returns the written files.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines, written = [f"# {key}", ""], []
+    for name, png in images.items():
+        path = out / f"{slugify_key(name)}.png"
+        path.write_bytes(png)
+        written.append(path)
+        src = ("data:image/png;base64," + base64.b64encode(png).decode()) if len(png) < inline_limit_bytes \
+            else path.resolve().as_uri()
+        lines += [f"## {name}", "", f"![{name}]({src})", "", f"`{path}`", ""]
+    create_markdown_artifact(markdown="\n".join(lines), key=slugify_key(key), description="key images")
+    return written
 
 
 def publish_provenance(provenance: Mapping[str, Any], *, key: str, title: str = "Provenance") -> None:
