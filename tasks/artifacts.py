@@ -69,7 +69,7 @@ def publish_markdown(text: str, *, key: str, description: str | None = None) -> 
 
 
 def publish_images(images: Mapping[str, bytes], *, key: str, out_dir: str | Path,
-                   inline_limit_bytes: int = 400_000) -> list[Path]:
+                   inline_limit_bytes: int = 2_000_000) -> list[Path]:
     """Key images: PNGs written to ``out_dir`` and shown in one markdown artifact.
 
     Each image is embedded as a data URI when smaller than ``inline_limit_bytes`` (the UI shows it
