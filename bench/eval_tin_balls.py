@@ -30,22 +30,10 @@ from sem_core.denoise.bm3d_coloured import Bm3dDenoiser, estimate_noise_acf  # n
 from sem_core.io.zarr_store import open_dataset  # noqa: E402
 from sem_core.metrics.aligned import score_aligned  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from train_release import predict  # noqa: E402  (the ×8 dihedral self-ensemble used in training too)
 
-def run_unet(model, image: np.ndarray, *, ensemble: bool) -> np.ndarray:
-    """(H, W) uint8 → float grey levels; ×8 dihedral self-ensemble when asked."""
-    x = torch.from_numpy(image.astype(np.float32) / 255.0)[None, None]
-    outs = []
-    for code in range(8 if ensemble else 1):
-        t = x.transpose(-1, -2) if code & 4 else x
-        t = t.flip(-1) if code & 1 else t
-        t = t.flip(-2) if code & 2 else t
-        with torch.inference_mode():
-            y = model(t)
-        y = y.flip(-2) if code & 2 else y
-        y = y.flip(-1) if code & 1 else y
-        y = y.transpose(-1, -2) if code & 4 else y
-        outs.append(y)
-    return torch.stack(outs).mean(0)[0, 0].clamp(0, 1).numpy() * 255.0
+CPU = torch.device("cpu")
 
 
 def main() -> None:
@@ -77,8 +65,8 @@ def main() -> None:
     for spec in args.model:
         name, _, path = spec.partition("=")
         model, _card = load_model(path)
-        methods[name] = lambda im, m=model: run_unet(m, im, ensemble=False)
-        methods[f"{name}_x8"] = lambda im, m=model: run_unet(m, im, ensemble=True)
+        methods[name] = lambda im, m=model: predict(m, im, device=CPU, amp=False, ensemble=False)
+        methods[f"{name}_x8"] = lambda im, m=model: predict(m, im, device=CPU, amp=False, ensemble=True)
 
     results = {}
     for name, fn in methods.items():
