@@ -26,9 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sem_core.checkpoint import load_model  # noqa: E402
+from sem_core.denoise.base import denoise_image  # noqa: E402
 from sem_core.denoise.bm3d_coloured import Bm3dDenoiser, estimate_noise_acf  # noqa: E402
 from sem_core.io.zarr_store import open_dataset  # noqa: E402
 from sem_core.metrics.aligned import score_aligned  # noqa: E402
+from sem_core.synth.noise_stats import aggregate_noise_stats, measure_noise_stats  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from train_release import predict  # noqa: E402  (the ×8 dihedral self-ensemble used in training too)
@@ -61,7 +63,13 @@ def main() -> None:
         residual -= residual.mean(axis=(1, 2), keepdims=True)
         acf = estimate_noise_acf(residual / 255.0, max_lag=3)
         bm3d = Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist())
-        methods["bm3d_coloured"] = lambda im: bm3d(im.astype(np.float32) / 255.0) * 255.0
+        methods["bm3d_coloured"] = lambda im: denoise_image(im.astype(np.float32) / 255.0, denoiser=bm3d) * 255.0
+        # The variance law (variance = slope·I + intercept) of the training pairs (stored aligned by `chunk`).
+        law = aggregate_noise_stats([measure_noise_stats(ds.noisy[i], ds.clean[i]) for i in train])
+        print(f"variance law of the training pairs: {law.slope:.3f}·I + {law.intercept:.2f} (grey levels)")
+        bm3d_gat = Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist(), vst_slope=law.slope / 255.0,
+                                vst_intercept=law.intercept / 255.0**2)
+        methods["bm3d_coloured_gat"] = lambda im: denoise_image(im.astype(np.float32) / 255.0, denoiser=bm3d_gat) * 255.0
     for spec in args.model:
         name, _, path = spec.partition("=")
         model, _card = load_model(path)

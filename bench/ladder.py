@@ -70,9 +70,15 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_params(args.params, profile=args.profile)
     paths = {"tin_balls": cfg.paths.tin_balls_zarr, "wafers": cfg.paths.wafers_zarr}
+    # Results accumulate in --out: a run of some experiments replaces only their (dataset, experiment, seed) rows.
+    previous = json.loads(args.out.read_text())["runs"] if args.out.is_file() else []
     runs = []
     for ds_name in args.datasets:
         for exp in args.experiments:
+            bound = cfg.train.experiments[exp].train_data
+            if bound is not None and ds_name != "tin_balls":
+                # e.g. sim2real: its training data are simulated Tin-balls pairs; scoring it on Wafers means nothing.
+                continue
             for seed in args.seeds:
                 run_dir = Path(cfg.paths.models_dir) / f"{exp}_{ds_name}_s{seed}"
                 if not (run_dir / "best.ckpt").is_file():
@@ -85,17 +91,18 @@ def main() -> None:
                 res = score_checkpoint(run_dir / "best.ckpt", Path(paths[ds_name]), aligned=ds_name == "tin_balls")
                 runs.append({"dataset": ds_name, "experiment": exp, "seed": seed, "train_seconds": seconds, **res})
                 print(json.dumps(runs[-1]), flush=True)
+    done = {(r["dataset"], r["experiment"], r["seed"]) for r in runs}
+    runs = [r for r in previous if (r["dataset"], r["experiment"], r["seed"]) not in done] + runs
     table = {}
-    for ds_name in args.datasets:
-        for exp in args.experiments:
-            sel = [r for r in runs if r["dataset"] == ds_name and r["experiment"] == exp]
-            table[f"{ds_name}/{exp}"] = {
-                k: {"mean": float(np.mean([r[k] for r in sel])), "std": float(np.std([r[k] for r in sel], ddof=1))
-                    if len(sel) > 1 else 0.0}
-                for k in ("psnr", "ssim", "defect_psnr", "defect_retention") if all(k in r for r in sel)
-            }
-            cells = "  ".join(f"{k} {v['mean']:.3f}±{v['std']:.3f}" for k, v in table[f"{ds_name}/{exp}"].items())
-            print(f"{ds_name:<10} {exp:<12} n={len(sel)}  {cells}")
+    for ds_name, exp in dict.fromkeys((r["dataset"], r["experiment"]) for r in runs):
+        sel = [r for r in runs if r["dataset"] == ds_name and r["experiment"] == exp]
+        table[f"{ds_name}/{exp}"] = {
+            k: {"mean": float(np.mean([r[k] for r in sel])), "std": float(np.std([r[k] for r in sel], ddof=1))
+                if len(sel) > 1 else 0.0}
+            for k in ("psnr", "ssim", "defect_psnr", "defect_retention") if all(k in r for r in sel)
+        }
+        cells = "  ".join(f"{k} {v['mean']:.3f}±{v['std']:.3f}" for k, v in table[f"{ds_name}/{exp}"].items())
+        print(f"{ds_name:<10} {exp:<12} n={len(sel)}  {cells}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"profile": cfg.profile, "runs": runs, "summary": table}, indent=2))
 

@@ -44,7 +44,7 @@ def denoise_cmd(
     sets: Annotated[list[str], typer.Option("--set", help="Method parameter override KEY=VALUE (repeatable).")] = [],  # noqa: B006
     calibration: Annotated[str | None, typer.Option("--calibration", help="fixed, j_invariant, j_invariant_x or clean_reference (default: from params).")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="threads, processes, sync, or a dask.distributed address tcp://HOST:PORT.")] = None,
-    chunk: Annotated[int | None, typer.Option("--chunk", help="Block side for Zarr inputs (default: denoise.chunk_px).")] = None,
+    chunk: Annotated[int | None, typer.Option("--chunk", help="Block side of tiled denoising (default: denoise.chunk_px).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Local scheduler workers.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip blocks finished by an interrupted run.")] = True,
     params: ParamsOpt = Path("params.yaml"),
@@ -133,9 +133,11 @@ def denoise_cmd(
     attrs = {"provenance": make_provenance(params=desc, inputs_hash=hash_tree(files),
                                            extra={"stage": "denoise", **desc, **extra})}
     if is_zarr_path(output):
-        results = _files_to_zarr(files, output, denoiser=denoiser, attrs=attrs)
+        results = _files_to_zarr(files, output, denoiser=denoiser, attrs=attrs, chunk_px=chunk or dcfg.chunk_px,
+                                 num_workers=workers or dcfg.num_workers)
     else:
-        results = denoise_files(files, output, denoiser=denoiser, attrs=attrs)
+        results = denoise_files(files, output, denoiser=denoiser, attrs=attrs, chunk_px=chunk or dcfg.chunk_px,
+                                num_workers=workers or dcfg.num_workers)
         output.mkdir(parents=True, exist_ok=True)
         (output / "denoise_report.json").write_text(json.dumps(results, indent=2) + "\n")
     bad = [r for r in results if "error" in r]
@@ -153,9 +155,11 @@ def crop_center_lazy(arr, size: int):
     return arr[r0 : r0 + size, c0 : c0 + size]
 
 
-def _files_to_zarr(files: list[Path], output: Path, *, denoiser, attrs: dict) -> list[dict]:
+def _files_to_zarr(files: list[Path], output: Path, *, denoiser, attrs: dict, chunk_px: int,
+                   num_workers: int | None) -> list[dict]:
     """Each image as a multiscale image ``<stem>`` in one OME-Zarr store; bad files reported."""
-    from sem_core.denoise.base import denoise_image, from_unit_float, to_unit_float
+    from sem_core.denoise.base import from_unit_float, to_unit_float
+    from sem_core.denoise.tiled import denoise_tiled
     from sem_core.io.ome_zarr import build_pyramid, create_multiscale, write_level0_block
     from sem_core.io.sem_tiff import SemReadError, read_sem_image
 
@@ -166,7 +170,8 @@ def _files_to_zarr(files: list[Path], output: Path, *, denoiser, attrs: dict) ->
         except SemReadError as exc:
             results.append({"input": str(f), "error": str(exc)})
             continue
-        out = from_unit_float(denoise_image(to_unit_float(img.data), denoiser=denoiser), img.data.dtype)
+        den = denoise_tiled(to_unit_float(img.data), denoiser=denoiser, chunk_px=chunk_px, num_workers=num_workers)
+        out = from_unit_float(den, img.data.dtype)
         levels = max(1, min(4, int(np.log2(max(1, min(out.shape) / 128))) + 1)) if min(out.shape) >= 128 else 1
         group = create_multiscale(output, shape=out.shape, dtype=out.dtype, chunks=(1024, 1024), n_levels=levels,
                                   pixel_size_nm=img.meta.pixel_size_nm or 1.0, name=f.stem,

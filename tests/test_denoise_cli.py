@@ -44,7 +44,7 @@ def test_tiff_folder_with_a_corrupt_file_and_a_data_bar(tmp_path, params_file):
     (src / "broken.tif").write_bytes(b"II*\x00 this is not a tiff")
     out = tmp_path / "out"
     res = runner.invoke(app, ["denoise", str(src), str(out), "--method", "gaussian", "--set", "sigma_px=1.5",
-                              "--params", str(params_file)])
+                              "--chunk", "32", "--params", str(params_file)])  # several Dask blocks per file
     assert res.exit_code == 0, res.output
     assert "2 of 3 images denoised" in res.output and "broken.tif" in res.output
     report = json.loads((out / "denoise_report.json").read_text())

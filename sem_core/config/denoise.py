@@ -77,6 +77,13 @@ class Bm3dParams(Section):
     psd_mode: Literal["white", "coloured"] = "coloured"
     acf_max_lag: int = Field(3, ge=1, description="Lags of the estimated noise ACF (coloured).")
     search_window: int = Field(39, ge=3)
+    cell_px: int = Field(
+        256, ge=16, description="Side of the fixed cells bm3d runs on; tiles start on this grid (seam-free)."
+    )
+    vst_slope: float | None = Field(
+        None, gt=0, description="Noise variance slope on the unit scale (grey slope / 255): enables the GAT."
+    )
+    vst_intercept: float = Field(0.0, description="Noise variance intercept on the unit scale (grey² / 255²).")
 
 
 class UnetParams(Section):

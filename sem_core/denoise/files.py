@@ -1,7 +1,8 @@
 """Denoising SEM image files (TIFF/PNG) into TIFFs, keeping geometry and dtype; one bad file never stops a batch.
 
 Each file is read with :func:`sem_core.io.sem_tiff.read_sem_image` (data bar removed as in
-ingest), denoised whole (:func:`~sem_core.denoise.base.denoise_image`) on the unit scale, and
+ingest), denoised block by block with Dask (:func:`~sem_core.denoise.tiled.denoise_tiled`, equal to
+whole-image output) on the unit scale, and
 written back in the input dtype (rounded, clipped). With ``keep_data_bar`` the removed bottom
 rows are copied unchanged from the file, so the output has the input's height and width.
 """
@@ -17,7 +18,8 @@ import numpy as np
 import tifffile
 
 from ..io.sem_tiff import SemReadError, read_sem_image
-from .base import Denoiser, denoise_image, from_unit_float, to_unit_float
+from .base import Denoiser, from_unit_float, to_unit_float
+from .tiled import denoise_tiled
 
 __all__ = ["IMAGE_SUFFIXES", "list_image_files", "read_data_bar", "denoise_file", "denoise_files"]
 
@@ -58,8 +60,10 @@ def denoise_file(
     channel: str = "auto",
     keep_data_bar: bool = True,
     attrs: Mapping[str, Any] | None = None,
+    chunk_px: int = 1024,
+    num_workers: int | None = None,
 ) -> dict[str, Any]:
-    """Denoise one SEM image file into a TIFF.
+    """Denoise one SEM image file into a TIFF (tiles of ``chunk_px`` on ``num_workers`` threads).
 
     Returns
     -------
@@ -73,7 +77,8 @@ def denoise_file(
     """
     img = read_sem_image(path, crop_rows=crop_rows, channel=channel)
     data = img.data
-    out = from_unit_float(denoise_image(to_unit_float(data), denoiser=denoiser), data.dtype)
+    den = denoise_tiled(to_unit_float(data), denoiser=denoiser, chunk_px=chunk_px, num_workers=num_workers)
+    out = from_unit_float(den, data.dtype)
     if keep_data_bar and img.meta.crop_rows:
         bar = read_data_bar(path, rows=img.meta.crop_rows, channel=channel).astype(out.dtype)
         if bar.shape[1] != out.shape[1]:
@@ -97,6 +102,8 @@ def denoise_files(
     channel: str = "auto",
     keep_data_bar: bool = True,
     attrs: Mapping[str, Any] | None = None,
+    chunk_px: int = 1024,
+    num_workers: int | None = None,
 ) -> list[dict[str, Any]]:
     """Denoise every file into ``out_dir/<stem>.tif``; a file that fails gets ``{"input", "error"}`` and the rest go on."""
     results = []
@@ -104,7 +111,8 @@ def denoise_files(
         p = Path(p)
         try:
             results.append(denoise_file(p, Path(out_dir) / f"{p.stem}.tif", denoiser=denoiser, crop_rows=crop_rows,
-                                        channel=channel, keep_data_bar=keep_data_bar, attrs=attrs))
+                                        channel=channel, keep_data_bar=keep_data_bar, attrs=attrs,
+                                        chunk_px=chunk_px, num_workers=num_workers))
         except (SemReadError, OSError, ValueError) as exc:
             results.append({"input": str(p), "error": f"{type(exc).__name__}: {exc}"})
     return results

@@ -1,0 +1,127 @@
+"""Wafers test split: the U-Net ladder checkpoints against BM3D, over whole images and over the defects.
+
+For every method it prints, as mean over the test images (U-Net rows: mean ± std over seeds):
+whole-image PSNR/SSIM, PSNR/SSIM over the *defect region* (the union of the defect boxes dilated
+by 4 px, as in :func:`sem_core.metrics.measure_defects`; PSNR pooled over those pixels, SSIM the
+mean of the full-image SSIM map there) and the median per-defect contrast retention.
+BM3D gets a coloured PSD from the noise ACF of the training pairs (noisy − clean), and a white σ
+for comparison; both run through the seam-free cell grid (:class:`Bm3dDenoiser`).
+
+Example: ``python bench/wafers_vs_bm3d.py --experiments baseline charbonnier full --seeds 1 2 3``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sem_core.checkpoint import load_model  # noqa: E402
+from sem_core.denoise.base import denoise_image  # noqa: E402
+from sem_core.denoise.bm3d_coloured import Bm3dDenoiser, estimate_noise_acf  # noqa: E402
+from sem_core.io.zarr_store import open_dataset  # noqa: E402
+from sem_core.metrics import compute_psnr, compute_ssim, measure_defects  # noqa: E402
+from sem_core.metrics.full_reference import compute_ssim_map  # noqa: E402
+
+
+def defect_region(shape: tuple[int, int], boxes, *, margin_px: int = 4) -> np.ndarray:
+    """(H, W) bool union of the defect boxes dilated by ``margin_px`` (clipped to the image)."""
+    region = np.zeros(shape, bool)
+    for r0, c0, r1, c1 in boxes[["bbox_r0", "bbox_c0", "bbox_r1", "bbox_c1"]].itertuples(index=False):
+        region[max(0, r0 - margin_px) : r1 + margin_px, max(0, c0 - margin_px) : c1 + margin_px] = True
+    return region
+
+
+def score_outputs(ds, outputs: dict[int, np.ndarray]) -> dict[str, float]:
+    """Mean metrics of denoised test images (grey levels 0..255) against the clean references."""
+    rows = []
+    retention = []
+    for i, out in outputs.items():
+        ref = ds.clean[i].astype(np.float64)
+        boxes = ds.defects[ds.defects["image"] == i]
+        region = defect_region(ref.shape, boxes)
+        mse = float(np.mean((out[region] - ref[region]) ** 2))
+        rows.append({
+            "psnr": compute_psnr(out, ref, data_range=255.0),
+            "ssim": compute_ssim(out, ref, data_range=255.0),
+            "defect_psnr": 10 * np.log10(255.0**2 / max(mse, 1e-12)),
+            "defect_ssim": float(compute_ssim_map(out, ref, data_range=255.0)[region].mean()),
+        })
+        d = measure_defects(out, ref, boxes=boxes, data_range=255.0, mask=ds.mask[i])
+        retention += [v for v in d["contrast_retention"] if np.isfinite(v)]
+    res = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    res["defect_retention_median"] = float(np.median(retention))
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT / "data/interim/wafers.zarr")
+    ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    ap.add_argument("--experiments", nargs="+", default=["baseline", "charbonnier", "full"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    ap.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR: also score RUN_DIR/best.ckpt")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+
+    ds = open_dataset(args.data)
+    test = [int(i) for i in ds.split["test"]]
+    noisy = {i: ds.noisy[i].astype(np.float32) for i in test}
+    residual = np.stack([ds.noisy[i].astype(np.float64) - ds.clean[i] for i in ds.split["train"]])
+    residual -= residual.mean(axis=(1, 2), keepdims=True)
+    acf = estimate_noise_acf(residual / 255.0, max_lag=3)
+    results: dict[str, dict] = {}
+
+    def report(name: str, res: dict) -> None:
+        results[name] = res
+        print(f"{name:<16} " + "  ".join(f"{k} {v:.3f}" if not isinstance(v, dict) else
+                                         f"{k} {v['mean']:.3f}±{v['std']:.3f}" for k, v in res.items()), flush=True)
+
+    report("noisy", score_outputs(ds, noisy))
+    for label, den in {"bm3d_coloured": Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist()),
+                       "bm3d_white": Bm3dDenoiser(psd_mode="white", sigma=float(np.sqrt(acf[3, 3])))}.items():
+        outs = {i: denoise_image(noisy[i] / 255.0, denoiser=den) * 255.0 for i in test}
+        report(label, score_outputs(ds, outs))
+    def run_checkpoint(ckpt: Path) -> dict[str, float]:
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"{ckpt} missing: train it first (bench/ladder.py or sem-denoise train)")
+        model, _ = load_model(ckpt)
+        outs = {}
+        for i in test:
+            with torch.inference_mode():
+                y = model(torch.from_numpy(noisy[i] / 255.0)[None, None])
+            outs[i] = y[0, 0].clamp(0, 1).numpy() * 255.0
+        return score_outputs(ds, outs)
+
+    names = []
+    for exp in args.experiments:
+        per_seed = [run_checkpoint(args.models_dir / f"{exp}_wafers_s{seed}" / "best.ckpt") for seed in args.seeds]
+        names.append(f"unet_{exp}")
+        report(names[-1], {k: {"mean": float(np.mean([r[k] for r in per_seed])),
+                               "std": float(np.std([r[k] for r in per_seed], ddof=1)) if len(per_seed) > 1 else 0.0}
+                           for k in per_seed[0]})
+    for spec in args.run:
+        name, _, run_dir = spec.partition("=")
+        names.append(f"unet_{name}")
+        report(names[-1], {k: {"mean": v, "std": 0.0} for k, v in run_checkpoint(Path(run_dir) / "best.ckpt").items()})
+    bm3d = results["bm3d_coloured"]
+    for name in names:
+        r = results[name]
+        print(f"{name} − bm3d_coloured: PSNR {r['psnr']['mean'] - bm3d['psnr']:+.2f} dB, "
+              f"defect-region PSNR {r['defect_psnr']['mean'] - bm3d['defect_psnr']:+.2f} dB, "
+              f"defect-region SSIM {r['defect_ssim']['mean'] - bm3d['defect_ssim']:+.3f}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"test_indices": test, "noise_acf": acf.tolist(), "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
