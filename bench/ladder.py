@@ -75,9 +75,9 @@ def main() -> None:
     runs = []
     for ds_name in args.datasets:
         for exp in args.experiments:
-            bound = cfg.train.experiments[exp].train_data
-            if bound is not None and ds_name != "tin_balls":
-                # e.g. sim2real: its training data are simulated Tin-balls pairs; scoring it on Wafers means nothing.
+            spec = cfg.train.experiments[exp]
+            if (spec.train_data is not None or spec.init_from is not None) and ds_name != "tin_balls":
+                # sim2real / sim2real_ft: trained on (or started from) simulated Tin-balls pairs; Wafers is not theirs.
                 continue
             for seed in args.seeds:
                 run_dir = Path(cfg.paths.models_dir) / f"{exp}_{ds_name}_s{seed}"

@@ -116,7 +116,7 @@ def denoise_cmd(
 
         size = chunk or dcfg.chunk_px
         multiple = int(getattr(denoiser, "chunk_multiple", 1))
-        size -= size % multiple
+        size = max(multiple, size - size % multiple)  # at least one multiple (bm3d: one cell)
         try:
             run = denoise_zarr(input, output, denoiser=denoiser, chunks=size, scheduler=scheduler or dcfg.scheduler,
                                num_workers=workers or dcfg.num_workers, resume=resume, progress=True,

@@ -52,6 +52,8 @@ def train_cmd(
     real_path = cfg.paths.tin_balls_zarr if ds_name == "tin_balls" else cfg.paths.wafers_zarr
     data_path = exp.train_data or real_path
     run_dir = out or resolve_run_dir(cfg.paths.models_dir, name, ds_name, seed)
+    run_seed = cfg.seed if seed is None else seed
+    init_from = exp.init_from.format(seed=run_seed) if exp.init_from else None
     if threads:
         torch.set_num_threads(threads)
     console.print(f"train {name} on {data_path} (validate on {real_path}) -> {run_dir}\n  model {model_kwargs}\n"
@@ -63,7 +65,7 @@ def train_cmd(
             steps_per_epoch=tc.steps_per_epoch, lr=tc.lr, weight_decay=tc.weight_decay, schedule=tc.schedule,
             grad_clip=tc.grad_clip, early_stopping_patience=tc.early_stopping_patience, val_crop=tc.val_crop,
             augment=tc.augment, align_pairs=tc.align_pairs, val_dataset_path=real_path if exp.train_data else None,
-            seed=cfg.seed if seed is None else seed,
+            seed=run_seed, init_from=init_from,
             device=tc.device, compile_model=tc.compile, resume=resume, progress=True,
         )
     except ValueError as exc:

@@ -24,12 +24,12 @@ import pandera.pandas as pa
 import torch
 import zarr
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .device import DeviceSetup, autocast_context, make_scheduler, make_train_step, move_batch, select_device
 from .losses import build_loss
 from .models.unet import UNet
 from .patches import PatchSampler, crop_validation_images
-from .provenance import hash_array, hash_bytes, make_provenance
+from .provenance import hash_array, hash_bytes, hash_file, make_provenance
 from .rng import derive_rng
 
 __all__ = ["METRICS_SCHEMA", "TrainResult", "TrainingData", "load_training_data", "train_model"]
@@ -103,6 +103,15 @@ def load_training_data(dataset_path: str | Path, *, align_pairs: bool = False) -
     )
 
 
+def _load_initial_weights(model: UNet, path: str | Path) -> None:
+    """Copy the weights of checkpoint ``path`` into ``model`` (same architecture, else a clear error)."""
+    source, _ = load_model(path, device="cpu")
+    try:
+        model.load_state_dict(source.state_dict())
+    except RuntimeError as exc:
+        raise ValueError(f"init_from {path}: its architecture differs from this run's model: {exc}") from exc
+
+
 @torch.inference_mode()
 def _validate(model, loss_fn, noisy: np.ndarray, clean: np.ndarray, setup: DeviceSetup) -> tuple[float, float]:
     model.eval()
@@ -150,6 +159,7 @@ def train_model(
     seed: int = 0,
     device: str = "auto",
     compile_model: bool = False,
+    init_from: str | Path | None = None,
     resume: bool = False,
     stop_after_steps: int | None = None,
     progress: bool = True,
@@ -161,13 +171,17 @@ def train_model(
     optimiser, scheduler, sampler RNG, step, early-stopping state): on CPU a resumed run
     ends at the same weights as an uninterrupted one (a different config is refused).
     ``val_dataset_path`` takes the validation images from another dataset's ``val``
-    split (sim2real: validate on real pairs). ``stop_after_steps`` interrupts the run
+    split (sim2real: validate on real pairs). ``init_from`` starts from another run's weights
+    (a ``.ckpt`` or release ``.safetensors`` of the same architecture; fine-tuning after
+    simulated-noise pre-training); optimiser and schedule start fresh. ``stop_after_steps`` interrupts the run
     after that many total steps (checkpointed), as if it had been killed.
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     setup = select_device(device)
+    if init_from is not None and not Path(init_from).is_file():
+        raise ValueError(f"init_from checkpoint {init_from} does not exist (train that run first)")
     config = dict(
         experiment=experiment_name, dataset_path=str(dataset_path), model_kwargs=dict(model_kwargs),
         loss_kwargs=dict(loss_kwargs), patch_size=patch_size, batch_size=batch_size, steps=steps,
@@ -175,6 +189,8 @@ def train_model(
         early_stopping_patience=early_stopping_patience, val_crop=val_crop, augment=augment,
         val_dataset_path=None if val_dataset_path is None else str(val_dataset_path),
         align_pairs=align_pairs, seed=seed, compile_model=compile_model,
+        init_from=None if init_from is None else str(init_from),
+        init_hash=None if init_from is None else hash_file(init_from),
     )
     data = load_training_data(dataset_path, align_pairs=align_pairs)
     if val_dataset_path is not None:  # e.g. sim2real: train on simulated pairs, validate on real ones
@@ -185,6 +201,8 @@ def train_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(derive_rng(seed, "train", "init").integers(2**62)))
         model = UNet(**model_kwargs)
+    if init_from is not None:
+        _load_initial_weights(model, init_from)
     model = model.to(setup.device, memory_format=setup.memory_format)
     run_model = torch.compile(model) if compile_model else model
     loss_fn = build_loss(**loss_kwargs)

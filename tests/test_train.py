@@ -142,6 +142,25 @@ def test_validation_on_another_dataset_changes_only_the_validation(tmp_path):
     assert b["config"]["val_dataset_path"] == str(real) and a["data_hash"] != b["data_hash"]
 
 
+def test_init_from_starts_at_another_runs_weights_and_checks_the_architecture(tmp_path):
+    store = make_store(tmp_path / "d.zarr")
+    common = dict(dataset_path=store, experiment_name="t", seed=5, early_stopping_patience=None, **TINY)
+    pre = train_model(out_dir=tmp_path / "pre", steps=8, **common)
+    # zero steps of fine-tuning would be the pre-trained weights; one epoch starts from them, not from scratch
+    ft = train_model(out_dir=tmp_path / "ft", steps=4, init_from=pre.best_checkpoint, **dict(common, lr=1e-12))
+    scratch = train_model(out_dir=tmp_path / "scratch", steps=4, **dict(common, lr=1e-12))
+    p, f, s = (load_checkpoint(r.last_checkpoint) for r in (pre, ft, scratch))
+    src = load_checkpoint(pre.best_checkpoint)["model"]
+    assert torch.allclose(f["model"]["head.weight"], src["head.weight"], atol=1e-6)
+    assert not torch.allclose(s["model"]["head.weight"], src["head.weight"], atol=1e-3)
+    assert f["config"]["init_from"] == str(pre.best_checkpoint) and len(f["config"]["init_hash"]) == 64
+    with pytest.raises(ValueError, match="architecture differs"):
+        train_model(out_dir=tmp_path / "bad", steps=4, init_from=pre.best_checkpoint,
+                    **dict(common, model_kwargs=dict(base_channels=4, depth=2)))
+    with pytest.raises(ValueError, match="does not exist"):
+        train_model(out_dir=tmp_path / "bad2", steps=4, init_from=tmp_path / "missing.ckpt", **common)
+
+
 def test_device_selection_on_cpu():
     setup = select_device("cpu")
     assert setup.autocast_dtype is None and not setup.channels_last and setup.device.type == "cpu"

@@ -78,7 +78,7 @@ class Bm3dParams(Section):
     acf_max_lag: int = Field(3, ge=1, description="Lags of the estimated noise ACF (coloured).")
     search_window: int = Field(39, ge=3)
     cell_px: int = Field(
-        256, ge=16, description="Side of the fixed cells bm3d runs on; tiles start on this grid (seam-free)."
+        512, ge=16, description="Side of the fixed cells bm3d runs on; tiles start on this grid (seam-free)."
     )
     vst_slope: float | None = Field(
         None, gt=0, description="Noise variance slope on the unit scale (grey slope / 255): enables the GAT."
@@ -92,6 +92,7 @@ class UnetParams(Section):
     batch_size: int = Field(8, ge=1)
     tile_px: int = Field(512, ge=32, description="Sub-tile side fed to the network (batched).")
     device: str = "auto"
+    compile: bool = Field(False, description="torch.compile the network (CUDA scans; compiling takes tens of s).")
 
 
 class DenoiseConfig(Section):

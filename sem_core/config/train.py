@@ -41,6 +41,9 @@ class ExperimentConfig(Section):
     train_data: Path | None = Field(
         None, description="Zarr to train on instead of the `--dataset` one (sim2real: simulated noise on Tin-balls "
         "clean images); validation then uses the real `--dataset` Zarr's val split.")
+    init_from: str | None = Field(
+        None, description="Checkpoint whose weights start the run (same architecture), e.g. a sim2real run: "
+        "'models/sim2real_tin_balls_s{seed}/best.ckpt' ({seed} is the run's seed).")
     description: str = ""
 
 
@@ -57,6 +60,9 @@ def default_experiments() -> dict[str, ExperimentConfig]:
         "sim2real": ExperimentConfig(
             loss="full", train_data=Path("data/interim/tin_balls_sim.zarr"),
             description="full, trained on simulated noise, evaluated on real noisy images"),
+        "sim2real_ft": ExperimentConfig(
+            loss="full", init_from="models/sim2real_tin_balls_s{seed}/best.ckpt",
+            description="full on real pairs, starting from the sim2real weights (simulated-noise pre-training)"),
     }
 
 

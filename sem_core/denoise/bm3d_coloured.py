@@ -166,7 +166,7 @@ class Bm3dDenoiser:
     psd_mode: Literal["white", "coloured"] = "white"
     noise_acf: tuple[tuple[float, ...], ...] | None = None
     search_window: int = 39
-    cell_px: int = 256
+    cell_px: int = 512
     vst_slope: float | None = None
     vst_intercept: float = 0.0
     name: ClassVar[str] = "bm3d"

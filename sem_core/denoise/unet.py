@@ -4,13 +4,17 @@ A tile is cut into sub-tiles of ``tile_px`` (plus ``ctx`` pixels of context on e
 = the network's :meth:`~sem_core.models.unet.UNet.required_halo` rounded up to its
 ``input_multiple``) whose origins sit on the ``input_multiple`` grid, so max-pooling sees the same
 pixel alignment as in a whole-image pass; they run ``batch_size`` at a time. CUDA: bfloat16
-autocast and ``channels_last``; CPU: float32. The output is clamped to [0, 1].
+autocast and ``channels_last``; CPU: float32. The output is clamped to [0, 1]. With ``compile``
+the network is ``torch.compile``d on first use (per process) and every batch is padded to
+``batch_size`` sub-tiles, so one static shape is compiled once.
 """
 
 from __future__ import annotations
 
 import copy
+import contextlib
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,8 @@ class UnetDenoiser:
         Sub-tile core side (rounded up to the network's input multiple).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``.
+    compile : bool
+        ``torch.compile`` the network (worth it on CUDA for long scans; compiling takes tens of seconds).
     """
 
     name = "unet"
@@ -53,8 +59,12 @@ class UnetDenoiser:
         batch_size: int = 8,
         tile_px: int = 512,
         device: str = "auto",
+        compile: bool = False,  # noqa: A002  (the torch term; a keyword of the config section)
     ) -> None:
         self.setup = select_device(device)
+        self.compile = bool(compile)
+        self._forward = None  # the compiled network, built on first use in each process
+        self._lock = threading.Lock()  # compiled forwards run one at a time (dynamo is not thread-safe)
         self.card: dict[str, Any] = {}
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.checkpoint_hash = None
@@ -88,17 +98,27 @@ class UnetDenoiser:
         return {
             "checkpoint": self.checkpoint, "checkpoint_hash": self.checkpoint_hash,
             "architecture": dict(getattr(self.model, "config", {})), "tile_px": self.tile_px,
-            "batch_size": self.batch_size, "device": str(self.setup.device),
+            "batch_size": self.batch_size, "device": str(self.setup.device), "compile": self.compile,
         }
 
     def __getstate__(self) -> dict[str, Any]:  # processes / distributed: ship the model on CPU
         state = dict(self.__dict__)
         state["model"] = copy.deepcopy(self.model).to("cpu")  # a copy: .to() would move this one in place
+        state["_forward"] = None  # compiled graphs do not pickle; the receiving process compiles its own
+        del state["_lock"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._lock = threading.Lock()
         self.model = self.model.to(self.setup.device, memory_format=self.setup.memory_format)
+
+    def _network(self):
+        if not self.compile:
+            return self.model
+        if self._forward is None:
+            self._forward = torch.compile(self.model, dynamic=False)
+        return self._forward
 
     @torch.inference_mode()
     def __call__(self, tile: np.ndarray) -> np.ndarray:
@@ -120,12 +140,15 @@ class UnetDenoiser:
         src[c : c + h, c : c + w] = torch.from_numpy(x).to(dev)
         out = torch.empty((nh * t, nw * t), dtype=torch.float32, device=dev)
         origins = [(i * t, j * t) for i in range(nh) for j in range(nw)]
+        net = self._network()
         for start in range(0, len(origins), self.batch_size):
             part = origins[start : start + self.batch_size]
-            batch = torch.stack([src[r : r + t + 2 * c, q : q + t + 2 * c] for r, q in part])[:, None]
-            batch = batch.contiguous(memory_format=self.setup.memory_format)
-            with autocast_context(self.setup):
-                res = self.model(batch)
+            subs = [src[r : r + t + 2 * c, q : q + t + 2 * c] for r, q in part]
+            if self.compile:  # one static batch shape: pad the last batch with copies
+                subs += [subs[-1]] * (self.batch_size - len(subs))
+            batch = torch.stack(subs)[:, None].contiguous(memory_format=self.setup.memory_format)
+            with self._lock if self.compile else contextlib.nullcontext(), autocast_context(self.setup):
+                res = net(batch)
             res = res[:, 0, c : c + t, c : c + t].float().clamp_(0.0, 1.0)
             for (r, q), y in zip(part, res):
                 out[r : r + t, q : q + t] = y
