@@ -32,7 +32,7 @@ METHODS = {  # method: (params, scan side, chunk) for the full run; --quick halv
     "nlm": ({"h": 0.08, "patch_size": 5, "patch_distance": 6}, 2048, 512),
     "tv": ({"weight": 0.1, "n_iter": 40}, 2048, 512),
     "wavelet": ({"threshold": 0.06, "levels": 3}, 2048, 512),
-    "bm3d": ({"sigma": 0.08, "search_window": 21}, 516, 129),  # chunk: a multiple of bm3d's 3-px step
+    "bm3d": ({"sigma": 0.08, "cell_px": 256}, 1024, 512),  # chunk: a multiple of the cell grid
 }
 
 

@@ -40,18 +40,21 @@ def score_checkpoint(ckpt: Path, dataset: Path, *, aligned: bool) -> dict[str, f
         with torch.inference_mode():
             out = model(x)[0, 0].clamp(0, 1).numpy() * 255.0
         ref = ds.clean[i].astype(np.float32)
+        raw = (compute_psnr(out, ref, data_range=255.0), compute_ssim(out, ref, data_range=255.0))
         if aligned:
             r = score_aligned(out, ref, data_range=255.0, border_px=8)
-            rows.append((r["psnr_aligned"], r["ssim_aligned"]))
+            rows.append((r["psnr_aligned"], r["ssim_aligned"], *raw))
         else:
-            rows.append((compute_psnr(out, ref, data_range=255.0), compute_ssim(out, ref, data_range=255.0)))
+            rows.append((*raw, *raw))
         if ds.defects is not None:
             boxes = ds.defects[ds.defects["image"] == i]
             if len(boxes):
                 d = measure_defects(out, ref, boxes=boxes, data_range=255.0, mask=ds.mask[i])
                 retention += [v for v in d["contrast_retention"] if np.isfinite(v)]
                 defect_psnr += [v for v in d["psnr"] if np.isfinite(v)]
-    res = {"psnr": float(np.mean([r[0] for r in rows])), "ssim": float(np.mean([r[1] for r in rows]))}
+    # psnr/ssim: aligned on Tin-balls (the protocol), plain on the pixel-registered Wafers; *_raw: the
+    # whole image as stored (Tin-balls pairs are integer-registered by `chunk`; no offset removal, no border cut)
+    res = {k: float(np.mean([r[j] for r in rows])) for j, k in enumerate(("psnr", "ssim", "psnr_raw", "ssim_raw"))}
     if defect_psnr:
         res["defect_psnr"] = float(np.mean(defect_psnr))
         res["defect_retention"] = float(np.median(retention)) if retention else float("nan")
@@ -99,7 +102,8 @@ def main() -> None:
         table[f"{ds_name}/{exp}"] = {
             k: {"mean": float(np.mean([r[k] for r in sel])), "std": float(np.std([r[k] for r in sel], ddof=1))
                 if len(sel) > 1 else 0.0}
-            for k in ("psnr", "ssim", "defect_psnr", "defect_retention") if all(k in r for r in sel)
+            for k in ("psnr", "ssim", "psnr_raw", "ssim_raw", "defect_psnr", "defect_retention")
+            if all(k in r for r in sel)
         }
         cells = "  ".join(f"{k} {v['mean']:.3f}±{v['std']:.3f}" for k, v in table[f"{ds_name}/{exp}"].items())
         print(f"{ds_name:<10} {exp:<12} n={len(sel)}  {cells}")

@@ -4,8 +4,9 @@ For every method it prints, as mean over the test images (U-Net rows: mean ± st
 whole-image PSNR/SSIM, PSNR/SSIM over the *defect region* (the union of the defect boxes dilated
 by 4 px, as in :func:`sem_core.metrics.measure_defects`; PSNR pooled over those pixels, SSIM the
 mean of the full-image SSIM map there) and the median per-defect contrast retention.
-BM3D gets a coloured PSD from the noise ACF of the training pairs (noisy − clean), and a white σ
-for comparison; both run through the seam-free cell grid (:class:`Bm3dDenoiser`).
+BM3D gets a coloured PSD from the noise ACF of the training pairs (noisy − clean), optionally with
+variance stabilisation (GAT with the training pairs' variance law), and a white σ for comparison;
+all run through the seam-free cell grid (:class:`Bm3dDenoiser`).
 
 Example: ``python bench/wafers_vs_bm3d.py --experiments baseline charbonnier full --seeds 1 2 3``
 """
@@ -29,6 +30,7 @@ from sem_core.denoise.bm3d_coloured import Bm3dDenoiser, estimate_noise_acf  # n
 from sem_core.io.zarr_store import open_dataset  # noqa: E402
 from sem_core.metrics import compute_psnr, compute_ssim, measure_defects  # noqa: E402
 from sem_core.metrics.full_reference import compute_ssim_map  # noqa: E402
+from sem_core.synth.noise_stats import aggregate_noise_stats, measure_noise_stats  # noqa: E402
 
 
 def defect_region(shape: tuple[int, int], boxes, *, margin_px: int = 4) -> np.ndarray:
@@ -86,8 +88,14 @@ def main() -> None:
                                          f"{k} {v['mean']:.3f}±{v['std']:.3f}" for k, v in res.items()), flush=True)
 
     report("noisy", score_outputs(ds, noisy))
-    for label, den in {"bm3d_coloured": Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist()),
-                       "bm3d_white": Bm3dDenoiser(psd_mode="white", sigma=float(np.sqrt(acf[3, 3])))}.items():
+    law = aggregate_noise_stats([measure_noise_stats(ds.noisy[i], ds.clean[i]) for i in ds.split["train"]])
+    print(f"variance law of the training pairs: {law.slope:.3f}·I + {law.intercept:.2f} (grey levels)")
+    for label, den in {
+        "bm3d_coloured": Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist()),
+        "bm3d_coloured_gat": Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist(), vst_slope=law.slope / 255.0,
+                                          vst_intercept=law.intercept / 255.0**2),
+        "bm3d_white": Bm3dDenoiser(psd_mode="white", sigma=float(np.sqrt(acf[3, 3]))),
+    }.items():
         outs = {i: denoise_image(noisy[i] / 255.0, denoiser=den) * 255.0 for i in test}
         report(label, score_outputs(ds, outs))
     def run_checkpoint(ckpt: Path) -> dict[str, float]:
