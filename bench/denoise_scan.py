@@ -97,13 +97,15 @@ def run_child(spec: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_methods(tmp: Path, repeats: int, quick: bool) -> None:
+def bench_methods(tmp: Path, repeats: int, quick: bool, only: list[str] | None = None) -> None:
     print("== per method: tiled denoise_zarr, threads scheduler, 2 workers (median of runs) ==")
     print("(MPix/s: wall clock on a shared machine; MPix/CPU-s: per CPU-second of the run, robust to contention)")
     print(f"{'method':10s} {'scan':>6s} {'chunk':>5s} {'MPix/s':>8s} {'s/MPix':>7s} {'MPix/CPU-s':>10s} "
           f"{'peak RSS MiB':>12s}")
     scans: dict[int, Path] = {}
     for method, (params, side, chunk) in METHODS.items():
+        if only and method not in only:
+            continue
         side = side // 2 if quick else side
         if side not in scans:
             scans[side] = tmp / f"scan_{side}.zarr"
@@ -264,6 +266,7 @@ def main() -> None:
     ap.add_argument("--memory-check", action="store_true", help="16384² vs 4096² peak RSS")
     ap.add_argument("--gpu", action="store_true", help="U-Net pipeline vs bare model on CUDA")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--methods", nargs="+", default=None, help="only these methods (skips scaling and U-Net)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -277,9 +280,10 @@ def main() -> None:
         elif args.memory_check:
             memory_check(tmp)
         else:
-            bench_methods(tmp, repeats, args.quick)
-            bench_scaling(tmp, repeats)
-            bench_unet_cpu(max(repeats, 3))
+            bench_methods(tmp, repeats, args.quick, args.methods)
+            if not args.methods:
+                bench_scaling(tmp, repeats)
+                bench_unet_cpu(max(repeats, 3))
 
 
 if __name__ == "__main__":
