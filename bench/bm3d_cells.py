@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sem_core.denoise.base import denoise_image  # noqa: E402
-from sem_core.denoise.bm3d_coloured import Bm3dDenoiser, estimate_noise_acf  # noqa: E402
+from sem_core.denoise.bm3d_coloured import Bm3dDenoiser, estimate_pairs_noise_acf  # noqa: E402
 from sem_core.io.zarr_store import open_dataset  # noqa: E402
 from sem_core.metrics.aligned import score_aligned  # noqa: E402
 
@@ -35,9 +35,8 @@ def main() -> None:
     args = ap.parse_args()
 
     ds = open_dataset(args.data)
-    residual = np.stack([ds.noisy[i].astype(np.float64) - ds.clean[i] for i in ds.split["train"]])[:, 8:-8, 8:-8]
-    residual -= residual.mean(axis=(1, 2), keepdims=True)
-    acf = estimate_noise_acf(residual / 255.0, max_lag=3).tolist()
+    train = ds.split["train"]
+    acf = estimate_pairs_noise_acf((ds.noisy[i] for i in train), (ds.clean[i] for i in train), border_px=8).tolist()
     test = ds.split["test"][: args.max_images]
 
     variants: dict[str, object] = {"one_call": None, **{f"cells_{c}": c for c in args.cells}}

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from sem_core.checkpoint import load_model  # noqa: E402
 from sem_core.denoise.base import denoise_image  # noqa: E402
-from sem_core.denoise.bm3d_coloured import Bm3dDenoiser, estimate_noise_acf  # noqa: E402
+from sem_core.denoise.bm3d_coloured import Bm3dDenoiser, estimate_pairs_noise_acf  # noqa: E402
 from sem_core.io.zarr_store import open_dataset  # noqa: E402
 from sem_core.metrics.aligned import score_aligned  # noqa: E402
 from sem_core.synth.noise_stats import aggregate_noise_stats, measure_noise_stats  # noqa: E402
@@ -59,9 +59,7 @@ def main() -> None:
     }
     if not args.no_bm3d:
         train = ds.split["train"]
-        residual = np.stack([ds.noisy[i].astype(np.float64) - ds.clean[i] for i in train])[:, 8:-8, 8:-8]
-        residual -= residual.mean(axis=(1, 2), keepdims=True)
-        acf = estimate_noise_acf(residual / 255.0, max_lag=3)
+        acf = estimate_pairs_noise_acf((ds.noisy[i] for i in train), (ds.clean[i] for i in train), border_px=8)
         bm3d = Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist())
         methods["bm3d_coloured"] = lambda im: denoise_image(im.astype(np.float32) / 255.0, denoiser=bm3d) * 255.0
         # The variance law (variance = slope·I + intercept) of the training pairs (stored aligned by `chunk`).

@@ -29,6 +29,11 @@ from sem_core.io.zarr_store import open_dataset  # noqa: E402
 from sem_core.metrics import compute_psnr, compute_ssim, measure_defects  # noqa: E402
 from sem_core.metrics.aligned import score_aligned  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from train_release import predict  # noqa: E402  (the inference helper of the release evaluation)
+
+CPU = torch.device("cpu")
+
 
 def score_checkpoint(ckpt: Path, dataset: Path, *, aligned: bool) -> dict[str, float]:
     """Mean test-split metrics of one checkpoint (grey levels 0..255)."""
@@ -36,9 +41,7 @@ def score_checkpoint(ckpt: Path, dataset: Path, *, aligned: bool) -> dict[str, f
     ds = open_dataset(dataset)
     rows, retention, defect_psnr = [], [], []
     for i in ds.split["test"]:
-        x = torch.from_numpy(ds.noisy[i].astype(np.float32) / 255.0)[None, None]
-        with torch.inference_mode():
-            out = model(x)[0, 0].clamp(0, 1).numpy() * 255.0
+        out = predict(model, ds.noisy[i], device=CPU, amp=False, ensemble=False)
         ref = ds.clean[i].astype(np.float32)
         raw = (compute_psnr(out, ref, data_range=255.0), compute_ssim(out, ref, data_range=255.0))
         if aligned:

@@ -27,11 +27,16 @@ sys.path.insert(0, str(ROOT))
 
 from sem_core.checkpoint import load_model  # noqa: E402
 from sem_core.denoise.base import denoise_image  # noqa: E402
-from sem_core.denoise.bm3d_coloured import Bm3dDenoiser, estimate_noise_acf  # noqa: E402
+from sem_core.denoise.bm3d_coloured import Bm3dDenoiser, estimate_pairs_noise_acf  # noqa: E402
 from sem_core.io.zarr_store import open_dataset  # noqa: E402
 from sem_core.metrics import compute_psnr, compute_ssim, measure_defects  # noqa: E402
 from sem_core.metrics.full_reference import compute_ssim_map  # noqa: E402
 from sem_core.synth.noise_stats import fit_variance_law  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from train_release import predict  # noqa: E402  (the inference helper of the release evaluation)
+
+CPU = torch.device("cpu")
 
 
 def defect_region(shape: tuple[int, int], boxes, *, margin_px: int = 4) -> np.ndarray:
@@ -109,9 +114,8 @@ def main() -> None:
     ds = open_dataset(args.data)
     test = [int(i) for i in ds.split["test"]]
     noisy = {i: ds.noisy[i].astype(np.float32) for i in test}
-    residual = np.stack([ds.noisy[i].astype(np.float64) - ds.clean[i] for i in ds.split["train"]])
-    residual -= residual.mean(axis=(1, 2), keepdims=True)
-    acf = estimate_noise_acf(residual / 255.0, max_lag=3)
+    train = ds.split["train"]
+    acf = estimate_pairs_noise_acf((ds.noisy[i] for i in train), (ds.clean[i] for i in train))
     results: dict[str, dict] = {}
 
     def report(name: str, res: dict) -> None:
@@ -134,12 +138,7 @@ def main() -> None:
         if not ckpt.is_file():
             raise FileNotFoundError(f"{ckpt} missing: train it first (bench/ladder.py or sem-denoise train)")
         model, _ = load_model(ckpt)
-        outs = {}
-        for i in test:
-            with torch.inference_mode():
-                y = model(torch.from_numpy(noisy[i] / 255.0)[None, None])
-            outs[i] = y[0, 0].clamp(0, 1).numpy() * 255.0
-        return score_outputs(ds, outs)
+        return score_outputs(ds, {i: predict(model, noisy[i], device=CPU, amp=False, ensemble=False) for i in test})
 
     names = []
     for exp in args.experiments:

@@ -112,11 +112,11 @@ def denoise_cmd(
     if zarr_in:
         if not is_zarr_path(output):
             raise _fail(f"a Zarr input needs a .zarr / .ome.zarr output, got {output}")
+        from sem_core.denoise.tiled import fit_chunk
         from sem_core.parallel import denoise_zarr
 
         size = chunk or dcfg.chunk_px
-        multiple = int(getattr(denoiser, "chunk_multiple", 1))
-        size = max(multiple, size - size % multiple)  # at least one multiple (bm3d: one cell)
+        size = fit_chunk(size, denoiser=denoiser)
         try:
             run = denoise_zarr(input, output, denoiser=denoiser, chunks=size, scheduler=scheduler or dcfg.scheduler,
                                num_workers=workers or dcfg.num_workers, resume=resume, progress=True,

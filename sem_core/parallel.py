@@ -33,7 +33,8 @@ import dask.array as da
 import numpy as np
 import zarr
 
-from .denoise.base import Denoiser, describe_denoiser, from_unit_float, to_unit_float
+from .denoise.base import Denoiser, describe_denoiser, from_unit_float
+from .denoise.tiled import BlockDenoiser
 from .io.ome_zarr import ATTRS_KEY, build_pyramid, create_multiscale
 from .provenance import hash_params, make_provenance
 
@@ -95,16 +96,6 @@ def hash_zarr_array(arr: zarr.Array) -> str:
         for c in range(0, arr.shape[1], cw):
             h.update(np.ascontiguousarray(arr[r : r + ch, c : c + cw]).tobytes())
     return h.hexdigest()
-
-
-class _Core:
-    """Picklable block function: unit-scale float32 in, denoiser, float32 out."""
-
-    def __init__(self, denoiser: Denoiser) -> None:
-        self.denoiser = denoiser
-
-    def __call__(self, block: np.ndarray) -> np.ndarray:
-        return np.asarray(self.denoiser(to_unit_float(block)), dtype=np.float32)
 
 
 def _write_block(block: np.ndarray, group_path: str, i: int, j: int, r0: int, c0: int) -> int:
@@ -202,7 +193,7 @@ def denoise_zarr(
     done = group[_PROGRESS][...].astype(bool)
 
     x = da.from_zarr(arr, chunks=(chunks, chunks))
-    y = x.map_overlap(_Core(denoiser), depth=halo, boundary="reflect", dtype=np.float32, trim=True,
+    y = x.map_overlap(BlockDenoiser(denoiser), depth=halo, boundary="reflect", dtype=np.float32, trim=True,
                       meta=np.empty((0, 0), np.float32))  # no trial call of the denoiser on an empty array
     if y.chunks != tuple(tuple(s) for s in sizes):  # pragma: no cover - guarded by the halo check above
         raise RuntimeError(f"dask re-chunked the overlap to {y.chunks}; expected {sizes}")

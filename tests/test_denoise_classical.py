@@ -218,3 +218,18 @@ def test_bm3d_with_variance_stabilisation_beats_a_stationary_psd_on_signal_depen
     p_plain = peak_signal_noise_ratio(clean, denoise_image(noisy, denoiser=plain), data_range=1)
     p_vst = peak_signal_noise_ratio(clean, denoise_image(noisy, denoiser=vst), data_range=1)
     assert p_vst > p_plain + 0.3
+
+
+def test_pairs_noise_acf_equals_the_acf_of_the_cropped_scaled_residuals():
+    from sem_core.denoise.bm3d_coloured import estimate_noise_acf, estimate_pairs_noise_acf
+
+    rng = np.random.default_rng(9)
+    clean = [rng.integers(0, 200, (40, 50)).astype(np.uint8) for _ in range(3)]
+    noisy = [np.clip(c + 30 + _x_correlated_noise(rng, c.shape, 12.0), 0, 255).astype(np.uint8) for c in clean]
+    got = estimate_pairs_noise_acf(noisy, clean, border_px=4, max_lag=2)
+    want = estimate_noise_acf(np.stack([(n.astype(float) - c)[4:-4, 4:-4] / 255.0 for n, c in zip(noisy, clean)]),
+                              max_lag=2)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert got[2, 3] / got[2, 2] > 0.3  # the fast-axis correlation survives the offset (+30) and the scaling
+    with pytest.raises(ValueError):
+        estimate_pairs_noise_acf(noisy, clean[:2])

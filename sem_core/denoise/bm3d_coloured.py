@@ -13,6 +13,7 @@ same noise model serves every tile size. A white σ loses several dB on fast-axi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -24,6 +25,7 @@ from .base import register_denoiser
 __all__ = [
     "Bm3dDenoiser",
     "estimate_noise_acf",
+    "estimate_pairs_noise_acf",
     "estimate_noise_residual",
     "psd_from_acf",
     "forward_gat",
@@ -81,6 +83,35 @@ def estimate_noise_acf(residual: np.ndarray, *, max_lag: int = 3) -> np.ndarray:
         lags_x = w - np.abs(np.arange(-max_lag, max_lag + 1))
         acc += ac / np.outer(lags_y, lags_x)  # unbiased per-lag normalisation
     return acc / len(stack)
+
+
+def estimate_pairs_noise_acf(
+    noisy: Iterable[np.ndarray], clean: Iterable[np.ndarray], *, border_px: int = 0, max_lag: int = 3,
+    max_value: float = 255.0,
+) -> np.ndarray:
+    """Noise ACF on the unit scale from aligned training pairs (``noisy − clean``, ``border_px`` cut).
+
+    Parameters
+    ----------
+    noisy, clean : iterables of (H, W) arrays
+        Matching pairs in grey levels (same shapes pairwise).
+    border_px : int
+        Pixels dropped on every side (e.g. the SEM's drawn frame).
+    max_lag : int
+        Largest lag kept.
+    max_value : float
+        Grey level that maps to 1.0.
+
+    Returns
+    -------
+    np.ndarray
+        (2·max_lag+1, 2·max_lag+1) float64, as :func:`estimate_noise_acf`.
+    """
+    b = int(border_px)
+    crop = (slice(b, -b), slice(b, -b)) if b else (slice(None), slice(None))
+    residuals = [(np.asarray(n, np.float64) - np.asarray(c, np.float64))[crop] / max_value
+                 for n, c in zip(noisy, clean, strict=True)]
+    return estimate_noise_acf(np.stack(residuals), max_lag=max_lag)
 
 
 def psd_from_acf(acf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

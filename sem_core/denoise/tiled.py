@@ -13,19 +13,28 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 
-from .base import Denoiser, denoise_image
+from .base import Denoiser, denoise_image, to_unit_float
 
-__all__ = ["plan_blocks", "denoise_tiled"]
+__all__ = ["BlockDenoiser", "fit_chunk", "plan_blocks", "denoise_tiled"]
 
 
-class _Apply:
-    """Picklable block function (the process scheduler cannot send a lambda)."""
+class BlockDenoiser:
+    """Picklable ``map_overlap`` block function: unit-scale float32 in, denoiser, float32 out.
+
+    (A class, not a lambda: the process scheduler and dask.distributed pickle it.)
+    """
 
     def __init__(self, denoiser: Denoiser) -> None:
         self.denoiser = denoiser
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
-        return np.asarray(self.denoiser(block), dtype=np.float32)
+        return np.asarray(self.denoiser(to_unit_float(block)), dtype=np.float32)
+
+
+def fit_chunk(chunk_px: int, *, denoiser: Denoiser) -> int:
+    """``chunk_px`` rounded down to the method's ``chunk_multiple``, at least one multiple (bm3d: one cell)."""
+    multiple = int(getattr(denoiser, "chunk_multiple", 1))
+    return max(multiple, int(chunk_px) - int(chunk_px) % multiple)
 
 
 def plan_blocks(n: int, *, chunk_px: int, halo: int) -> tuple[int, ...]:
@@ -85,8 +94,7 @@ def denoise_tiled(
     x = np.asarray(image, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"denoise_tiled expects a 2-D (H, W) image, got shape {x.shape}")
-    multiple = int(getattr(denoiser, "chunk_multiple", 1))
-    chunk_px = max(multiple, int(chunk_px) - int(chunk_px) % multiple)
+    chunk_px = fit_chunk(chunk_px, denoiser=denoiser)
     halo = int(denoiser.halo)
     chunks = tuple(plan_blocks(n, chunk_px=chunk_px, halo=halo) for n in x.shape)
     if len(chunks[0]) == 1 and len(chunks[1]) == 1:
@@ -94,7 +102,7 @@ def denoise_tiled(
     if min(min(c) for c in chunks) < halo:  # an axis shorter than the halo: one block along it is all there is
         return denoise_image(x, denoiser=denoiser)
     arr = da.from_array(x, chunks=chunks)
-    y = arr.map_overlap(_Apply(denoiser), depth=halo, boundary="reflect",
+    y = arr.map_overlap(BlockDenoiser(denoiser), depth=halo, boundary="reflect",
                         dtype=np.float32, trim=True, meta=np.empty((0, 0), np.float32))
     kwargs = {"scheduler": {"sync": "synchronous"}.get(scheduler, scheduler)}
     if num_workers:
