@@ -37,31 +37,11 @@ from sem_core.checkpoint import export_release  # noqa: E402
 from sem_core.losses import build_loss  # noqa: E402
 from sem_core.metrics.aligned import score_aligned  # noqa: E402
 from sem_core.metrics.full_reference import compute_psnr, compute_ssim  # noqa: E402
+from sem_core.models.ensemble import apply_transform, predict_ensemble  # noqa: E402
 from sem_core.models.unet import UNet  # noqa: E402
 from sem_core.provenance import hash_array  # noqa: E402
 from sem_core.synth.imaging import apply_noise_to_clean, read_noise_model  # noqa: E402
 from sem_core.rng import derive_rng  # noqa: E402
-
-
-def dihedral(x: torch.Tensor, code: int) -> torch.Tensor:
-    """One of the 8 flips/rotations of (B, C, H, W); ``code`` in 0..7."""
-    if code & 4:
-        x = x.transpose(-1, -2)
-    if code & 1:
-        x = x.flip(-1)
-    if code & 2:
-        x = x.flip(-2)
-    return x
-
-
-def undo_dihedral(x: torch.Tensor, code: int) -> torch.Tensor:
-    if code & 2:
-        x = x.flip(-2)
-    if code & 1:
-        x = x.flip(-1)
-    if code & 4:
-        x = x.transpose(-1, -2)
-    return x
 
 
 def cut_batch(noisy: torch.Tensor, clean: torch.Tensor, *, batch: int, patch: int, gen: torch.Generator):
@@ -73,20 +53,22 @@ def cut_batch(noisy: torch.Tensor, clean: torch.Tensor, *, batch: int, patch: in
     xn = torch.stack([noisy[i, r:r + patch, c:c + patch] for i, r, c in zip(idx, rs, cs)])[:, None]
     xc = torch.stack([clean[i, r:r + patch, c:c + patch] for i, r, c in zip(idx, rs, cs)])[:, None]
     code = int(torch.randint(0, 8, (1,), generator=gen))
-    return dihedral(xn, code), dihedral(xc, code)
+    return apply_transform(xn, code), apply_transform(xc, code)
 
 
 @torch.inference_mode()
-def predict(model, image: np.ndarray, *, device, amp, ensemble: bool) -> np.ndarray:
-    """Denoise one (H, W) uint8 image; returns float32 grey levels 0..255."""
+def predict(model, image: np.ndarray, *, device, amp, ensemble: bool | str) -> np.ndarray:
+    """Denoise one (H, W) uint8 image; returns float32 grey levels 0..255.
+
+    ``ensemble``: a key of :data:`sem_core.models.ensemble.SELF_ENSEMBLES`; True means ``"dihedral"`` (×8),
+    False ``"none"``.
+    """
     x = torch.from_numpy(image.astype(np.float32) / 255.0)[None, None].to(device)
-    codes = range(8) if ensemble else [0]
-    acc = torch.zeros_like(x)
-    for code in codes:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            y = model(dihedral(x, code).contiguous(memory_format=torch.channels_last if amp else torch.contiguous_format))
-        acc += undo_dihedral(y.float(), code)
-    return (acc / len(codes))[0, 0].clamp(0, 1).mul(255).cpu().numpy()
+    name = {True: "dihedral", False: "none"}[ensemble] if isinstance(ensemble, bool) else ensemble
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        y = predict_ensemble(model, x, ensemble=name,
+                             memory_format=torch.channels_last if amp else torch.contiguous_format)
+    return y[0, 0].clamp(0, 1).mul(255).cpu().numpy()
 
 
 def score(model, noisy, clean, indices, *, device, amp, ensemble) -> dict:

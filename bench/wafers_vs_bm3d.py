@@ -104,9 +104,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT / "data/interim/wafers.zarr")
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
-    ap.add_argument("--experiments", nargs="+", default=["baseline", "charbonnier", "full"])
+    ap.add_argument("--experiments", nargs="*", default=["baseline", "charbonnier", "full"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR: also score RUN_DIR/best.ckpt")
+    ap.add_argument("--ensemble", nargs="+", default=["none"], choices=["none", "scan", "dihedral"],
+                    help="self-ensembles to score the U-Nets with (rows get a _scan / _dihedral suffix)")
+    ap.add_argument("--skip-bm3d", action="store_true", help="score only the noisy input and the U-Nets")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -126,32 +129,40 @@ def main() -> None:
     report("noisy", score_outputs(ds, noisy))
     slope, intercept = fit_binned_variance_law(ds, ds.split["train"])
     print(f"variance law of the training pairs: {slope:.3f}·I + {intercept:.2f} (grey levels)")
-    for label, den in {
+    bm3d_methods = {} if args.skip_bm3d else {
         "bm3d_coloured": Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist()),
         "bm3d_coloured_gat": Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist(), vst_slope=slope / 255.0,
                                           vst_intercept=intercept / 255.0**2),
         "bm3d_white": Bm3dDenoiser(psd_mode="white", sigma=float(np.sqrt(acf[3, 3]))),
-    }.items():
+    }
+    for label, den in bm3d_methods.items():
         outs = {i: denoise_image(noisy[i] / 255.0, denoiser=den) * 255.0 for i in test}
         report(label, score_outputs(ds, outs))
-    def run_checkpoint(ckpt: Path) -> dict[str, float]:
+    def run_checkpoint(ckpt: Path, ensemble: str) -> dict[str, float]:
         if not ckpt.is_file():
             raise FileNotFoundError(f"{ckpt} missing: train it first (bench/ladder.py or sem-denoise train)")
         model, _ = load_model(ckpt)
-        return score_outputs(ds, {i: predict(model, noisy[i], device=CPU, amp=False, ensemble=False) for i in test})
+        return score_outputs(ds, {i: predict(model, noisy[i], device=CPU, amp=False, ensemble=ensemble)
+                                  for i in test})
 
     names = []
-    for exp in args.experiments:
-        per_seed = [run_checkpoint(args.models_dir / f"{exp}_wafers_s{seed}" / "best.ckpt") for seed in args.seeds]
-        names.append(f"unet_{exp}")
-        report(names[-1], {k: {"mean": float(np.mean([r[k] for r in per_seed])),
-                               "std": float(np.std([r[k] for r in per_seed], ddof=1)) if len(per_seed) > 1 else 0.0}
-                           for k in per_seed[0]})
-    for spec in args.run:
-        name, _, run_dir = spec.partition("=")
-        names.append(f"unet_{name}")
-        report(names[-1], {k: {"mean": v, "std": 0.0} for k, v in run_checkpoint(Path(run_dir) / "best.ckpt").items()})
-    bm3d = results["bm3d_coloured"]
+    for ens in args.ensemble:
+        suffix = "" if ens == "none" else f"_{ens}"
+        for exp in args.experiments:
+            per_seed = [run_checkpoint(args.models_dir / f"{exp}_wafers_s{seed}" / "best.ckpt", ens)
+                        for seed in args.seeds]
+            names.append(f"unet_{exp}{suffix}")
+            report(names[-1], {k: {"mean": float(np.mean([r[k] for r in per_seed])),
+                                   "std": float(np.std([r[k] for r in per_seed], ddof=1)) if len(per_seed) > 1
+                                   else 0.0} for k in per_seed[0]})
+        for spec in args.run:
+            name, _, run_dir = spec.partition("=")
+            names.append(f"unet_{name}{suffix}")
+            report(names[-1], {k: {"mean": v, "std": 0.0}
+                               for k, v in run_checkpoint(Path(run_dir) / "best.ckpt", ens).items()})
+    if "bm3d_coloured" not in results:
+        names = []
+    bm3d = results.get("bm3d_coloured", {})
     for name in names:
         r = results[name]
         print(f"{name} − bm3d_coloured: PSNR {r['psnr']['mean'] - bm3d['psnr']:+.2f} dB, "

@@ -64,7 +64,8 @@ def train_cmd(
             loss_kwargs=loss_kwargs, patch_size=tc.patch_size, batch_size=tc.batch_size, steps=tc.steps,
             steps_per_epoch=tc.steps_per_epoch, lr=tc.lr, weight_decay=tc.weight_decay, schedule=tc.schedule,
             grad_clip=tc.grad_clip, early_stopping_patience=tc.early_stopping_patience, val_crop=tc.val_crop,
-            augment=tc.augment, align_pairs=tc.align_pairs, val_dataset_path=real_path if exp.train_data else None,
+            augment=tc.augment_for(name), defect_fraction=tc.defect_fraction, ema_decay=tc.ema_decay,
+            align_pairs=tc.align_pairs, val_dataset_path=real_path if exp.train_data else None,
             seed=run_seed, init_from=init_from,
             device=tc.device, compile_model=tc.compile, resume=resume, progress=True,
         )

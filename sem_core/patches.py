@@ -10,7 +10,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["PatchSampler", "apply_dihedral", "crop_validation_images", "to_unit_float"]
+__all__ = ["AUGMENT_CODES", "PatchSampler", "apply_dihedral", "crop_validation_images", "to_unit_float"]
+
+AUGMENT_CODES: dict[str, tuple[int, ...]] = {
+    "dihedral": tuple(range(8)),
+    "scan": (0, 6),
+    "none": (0,),
+}
+"""Dihedral codes (see :func:`apply_dihedral`) each augmentation mode draws from. ``scan`` keeps the
+fast-scan axis and its direction (identity and the up-down flip): SEM noise is filtered causally
+along the fast axis (left to right), so left-right flips and transposes make patches the microscope
+cannot produce."""
 
 
 def to_unit_float(stack: np.ndarray, *, max_value: float | None = None) -> np.ndarray:
@@ -49,8 +59,15 @@ class PatchSampler:
     shifts : sequence of (int, int), optional
         Per-image integer shift (dy, dx) of the clean image relative to the noisy one:
         the clean patch is cut at (r + dy, c + dx) when the noisy patch is cut at (r, c).
-    augment : bool
-        Random dihedral transform per patch (the same for noisy and clean).
+    augment : {"dihedral", "scan", "none"} or bool
+        Random transform per patch (the same for noisy and clean), drawn from ``AUGMENT_CODES[augment]``;
+        ``True`` means ``"dihedral"``, ``False`` ``"none"``.
+    focus_boxes : ndarray, shape (K, 5), int, optional
+        Regions to oversample, one row ``(image, r0, c0, r1, c1)`` per box (``image`` indexes the
+        stacks; half-open pixel ranges), e.g. the defects of the training wafers.
+    focus_fraction : float
+        Probability that a patch is placed on a random focus box (its centre at least P/4 from the
+        patch border, where the image allows); the others are uniform. 0 draws exactly as without boxes.
     """
 
     def __init__(
@@ -61,7 +78,9 @@ class PatchSampler:
         patch_size: int,
         max_value: float | None = None,
         shifts: Sequence[tuple[int, int]] | None = None,
-        augment: bool = True,
+        augment: bool | str = True,
+        focus_boxes: np.ndarray | None = None,
+        focus_fraction: float = 0.0,
     ) -> None:
         if noisy.shape != clean.shape or noisy.ndim != 3:
             raise ValueError(f"noisy {noisy.shape} and clean {clean.shape} must be equal (N, H, W) stacks")
@@ -73,7 +92,21 @@ class PatchSampler:
         if patch_size + 2 * max_dy > h or patch_size + 2 * max_dx > w:
             raise ValueError(f"patch_size {patch_size} (+ shifts) does not fit images of {h}x{w}")
         self.noisy, self.clean = noisy, clean
-        self.patch_size, self.max_value, self.augment = patch_size, max_value, augment
+        self.patch_size, self.max_value = patch_size, max_value
+        mode = {True: "dihedral", False: "none"}.get(augment, augment) if isinstance(augment, bool) else augment
+        if mode not in AUGMENT_CODES:
+            raise ValueError(f"augment must be one of {sorted(AUGMENT_CODES)} or a bool, got {augment!r}")
+        self.codes = np.asarray(AUGMENT_CODES[mode], dtype=np.int64)
+        if not 0.0 <= focus_fraction < 1.0:
+            raise ValueError(f"focus_fraction must be in [0, 1), got {focus_fraction}")
+        boxes = np.zeros((0, 5), np.int64) if focus_boxes is None else np.asarray(focus_boxes, dtype=np.int64)
+        if boxes.ndim != 2 or boxes.shape[1] != 5:
+            raise ValueError(f"focus_boxes must have shape (K, 5) (image, r0, c0, r1, c1), got {boxes.shape}")
+        if len(boxes) and (boxes[:, 0].min() < 0 or boxes[:, 0].max() >= n):
+            raise ValueError(f"focus_boxes reference images outside 0..{n - 1}")
+        if focus_fraction > 0 and not len(boxes):
+            raise ValueError("focus_fraction > 0 needs at least one focus box")
+        self.focus_boxes, self.focus_fraction = boxes, float(focus_fraction)
 
     def sample(self, batch_size: int, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Draw a batch.
@@ -85,13 +118,31 @@ class PatchSampler:
         n, h, w = self.noisy.shape
         p = self.patch_size
         idx = rng.integers(0, n, size=batch_size)
-        codes = rng.integers(0, 8, size=batch_size) if self.augment else np.zeros(batch_size, dtype=np.int64)
+        if len(self.codes) == 8:  # the stream of earlier versions, so old seeds give the same patches
+            codes = rng.integers(0, 8, size=batch_size)
+        elif len(self.codes) == 1:
+            codes = np.zeros(batch_size, dtype=np.int64)
+        else:
+            codes = self.codes[rng.integers(0, len(self.codes), size=batch_size)]
+        focus = None
+        if self.focus_fraction > 0:
+            on_box = rng.random(batch_size) < self.focus_fraction
+            focus = np.where(on_box, rng.integers(0, len(self.focus_boxes), size=batch_size), -1)
+            idx = np.where(on_box, self.focus_boxes[np.maximum(focus, 0), 0], idx)
         out_n = np.empty((batch_size, 1, p, p), dtype=np.float32)
         out_c = np.empty_like(out_n)
         for b, i in enumerate(idx):
             dy, dx = self.shifts[i]
-            r = rng.integers(max(0, -dy), min(h - p, h - p - dy) + 1)
-            c = rng.integers(max(0, -dx), min(w - p, w - p - dx) + 1)
+            r_lo, r_hi = max(0, -dy), min(h - p, h - p - dy)
+            c_lo, c_hi = max(0, -dx), min(w - p, w - p - dx)
+            if focus is not None and focus[b] >= 0:
+                _, r0, c0, r1, c1 = self.focus_boxes[focus[b]]
+                m = p // 4
+                r = int(np.clip((r0 + r1) // 2 - rng.integers(m, p - m), r_lo, r_hi))
+                c = int(np.clip((c0 + c1) // 2 - rng.integers(m, p - m), c_lo, c_hi))
+            else:
+                r = rng.integers(r_lo, r_hi + 1)
+                c = rng.integers(c_lo, c_hi + 1)
             pn = to_unit_float(self.noisy[i, r : r + p, c : c + p], max_value=self.max_value)
             pc = to_unit_float(self.clean[i, r + dy : r + dy + p, c + dx : c + dx + p], max_value=self.max_value)
             out_n[b, 0] = apply_dihedral(pn, int(codes[b]))

@@ -23,6 +23,7 @@ import pandas as pd
 import pandera.pandas as pa
 import torch
 import zarr
+from torch.optim.swa_utils import AveragedModel
 
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .device import DeviceSetup, autocast_context, make_scheduler, make_train_step, move_batch, select_device
@@ -32,7 +33,7 @@ from .patches import PatchSampler, crop_validation_images
 from .provenance import hash_array, hash_bytes, hash_file, make_provenance
 from .rng import derive_rng
 
-__all__ = ["METRICS_SCHEMA", "TrainResult", "TrainingData", "load_training_data", "train_model"]
+__all__ = ["METRICS_SCHEMA", "TrainResult", "TrainingData", "load_training_data", "make_ema_update", "train_model"]
 
 METRICS_SCHEMA = pa.DataFrameSchema(
     {
@@ -60,6 +61,9 @@ class TrainingData:
     data_hash: str
     shifts_train: list[tuple[int, int]] | None
     val_max_value: float
+    defect_boxes_train: np.ndarray | None = None
+    """(K, 5) int64 rows ``(position in the training stack, r0, c0, r1, c1)`` from the store's
+    ``defects.parquet`` (synthetic wafers), or None when the store has no defect table."""
 
 
 @dataclass(frozen=True)
@@ -94,13 +98,45 @@ def load_training_data(dataset_path: str | Path, *, align_pairs: bool = False) -
         raise ValueError(f"cannot read training data from {path}: {exc!r}") from exc
     if not train_idx or not val_idx:
         raise ValueError(f"{path}: split needs non-empty 'train' and 'val', got {len(train_idx)}/{len(val_idx)}")
+    boxes = _read_defect_boxes(path, train_idx)
     bits = group.attrs.get("bit_depth")
     max_value = float(2**int(bits) - 1) if bits and noisy.dtype == np.uint16 else float(np.iinfo(noisy.dtype).max)
     digest = hash_bytes("|".join([hash_array(noisy), hash_array(clean), json.dumps(split, sort_keys=True)]).encode())
     return TrainingData(
         noisy[train_idx], clean[train_idx], noisy[val_idx], clean[val_idx], max_value, digest,
-        [tuple(int(v) for v in shifts[i]) for i in train_idx] if shifts is not None else None, max_value,
+        [tuple(int(v) for v in shifts[i]) for i in train_idx] if shifts is not None else None, max_value, boxes,
     )
+
+
+def _read_defect_boxes(path: Path, train_idx: list[int]) -> np.ndarray | None:
+    """The training images' defect boxes as (K, 5) rows (stack position, r0, c0, r1, c1), or None."""
+    from .io.zarr_store import DEFECTS_FILE, read_defects
+
+    if not (path / DEFECTS_FILE).is_file():
+        return None
+    table = read_defects(path)
+    position = {image: k for k, image in enumerate(train_idx)}
+    table = table[table["image"].isin(position)]
+    rows = np.column_stack([table["image"].map(position).to_numpy(np.int64),
+                            table[["bbox_r0", "bbox_c0", "bbox_r1", "bbox_c1"]].to_numpy(np.int64)])
+    return rows.reshape(-1, 5)
+
+
+def make_ema_update(decay: float):
+    """``multi_avg_fn`` for ``AveragedModel``: an EMA whose decay warms up as ``min(decay, (1 + n) / (10 + n))``
+    after ``n`` updates, so the average forgets the random initial weights within the first steps
+    (a fixed 0.999 still gives them a weight of 0.37 after 1,000 steps)."""
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = float(num_averaged)
+        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, weight)
+            else:  # counters such as BatchNorm's num_batches_tracked
+                a.copy_(c)
+
+    return update
 
 
 def _load_initial_weights(model: UNet, path: str | Path) -> None:
@@ -154,7 +190,9 @@ def train_model(
     early_stopping_patience: int | None = 5,
     val_crop: int = 256,
     val_dataset_path: str | Path | None = None,
-    augment: bool = True,
+    augment: bool | str = True,
+    defect_fraction: float = 0.0,
+    ema_decay: float | None = None,
     align_pairs: bool = False,
     seed: int = 0,
     device: str = "auto",
@@ -173,7 +211,12 @@ def train_model(
     ``val_dataset_path`` takes the validation images from another dataset's ``val``
     split (sim2real: validate on real pairs). ``init_from`` starts from another run's weights
     (a ``.ckpt`` or release ``.safetensors`` of the same architecture; fine-tuning after
-    simulated-noise pre-training); optimiser and schedule start fresh. ``stop_after_steps`` interrupts the run
+    simulated-noise pre-training); optimiser and schedule start fresh. ``augment`` is a mode of
+    :data:`sem_core.patches.AUGMENT_CODES` (``"scan"`` keeps the fast-scan direction). ``defect_fraction``
+    of the patches are placed on defects of the training images (the store's ``defects.parquet``;
+    an error if it has none). With ``ema_decay`` an exponential moving average of the weights
+    (``torch.optim.swa_utils.AveragedModel``, buffers included) is validated and is what
+    ``best.ckpt`` and ``last.ckpt`` hold as ``model`` (the raw weights travel as ``ema`` state for resume). ``stop_after_steps`` interrupts the run
     after that many total steps (checkpointed), as if it had been killed.
     """
     t0 = time.perf_counter()
@@ -186,7 +229,9 @@ def train_model(
         experiment=experiment_name, dataset_path=str(dataset_path), model_kwargs=dict(model_kwargs),
         loss_kwargs=dict(loss_kwargs), patch_size=patch_size, batch_size=batch_size, steps=steps,
         steps_per_epoch=steps_per_epoch, lr=lr, weight_decay=weight_decay, schedule=schedule, grad_clip=grad_clip,
-        early_stopping_patience=early_stopping_patience, val_crop=val_crop, augment=augment,
+        early_stopping_patience=early_stopping_patience, val_crop=val_crop,
+        augment={True: "dihedral", False: "none"}[augment] if isinstance(augment, bool) else augment,
+        defect_fraction=defect_fraction, ema_decay=ema_decay,
         val_dataset_path=None if val_dataset_path is None else str(val_dataset_path),
         align_pairs=align_pairs, seed=seed, compile_model=compile_model,
         init_from=None if init_from is None else str(init_from),
@@ -208,8 +253,18 @@ def train_model(
     loss_fn = build_loss(**loss_kwargs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = make_scheduler(optimizer, schedule=schedule, lr=lr, steps=steps)
+    if defect_fraction > 0 and (data.defect_boxes_train is None or not len(data.defect_boxes_train)):
+        raise ValueError(f"defect_fraction {defect_fraction} needs defects in {dataset_path}/defects.parquet "
+                         "for the training images (a wafers dataset)")
     sampler = PatchSampler(data.noisy_train, data.clean_train, patch_size=patch_size, max_value=data.max_value,
-                           shifts=data.shifts_train, augment=augment)
+                           shifts=data.shifts_train, augment=augment, focus_boxes=data.defect_boxes_train,
+                           focus_fraction=defect_fraction)
+    ema = None
+    if ema_decay is not None:
+        if not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay}")
+        ema = AveragedModel(model, multi_avg_fn=make_ema_update(ema_decay), use_buffers=True)
+    eval_model = run_model if ema is None else ema.module
     val_n, val_c = crop_validation_images(data.noisy_val, data.clean_val, size=val_crop,
                                           multiple=model.input_multiple, max_value=data.val_max_value)
     rng = derive_rng(seed, "train", "patches")
@@ -222,7 +277,11 @@ def train_model(
         changed = sorted(k for k in config.keys() | ckpt["config"].keys() if config.get(k) != ckpt["config"].get(k))
         if changed:
             raise ValueError(f"cannot resume {out / 'last.ckpt'}: its config differs in {changed}")
-        model.load_state_dict(ckpt["model"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
+            model.load_state_dict(ckpt["raw_model"])
+        else:
+            model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         rng.bit_generator.state = json.loads(ckpt["rng"]["sampler"])
@@ -231,7 +290,9 @@ def train_model(
     provenance = make_provenance(params=config, inputs_hash=data.data_hash, extra={"stage": "train"})
 
     def payload(val_metrics: Mapping[str, float]) -> dict[str, Any]:
-        return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+        weights = dict(model=model.state_dict()) if ema is None else dict(
+            model=ema.module.state_dict(), raw_model=model.state_dict(), ema=ema.state_dict())
+        return dict(**weights, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                     rng={"sampler": json.dumps(rng.bit_generator.state), "torch": torch.get_rng_state()},
                     step=st["step"], epoch=st["epoch"], state=dict(st), config=config, data_hash=data.data_hash,
                     val_metrics=dict(val_metrics), provenance=provenance)
@@ -245,6 +306,8 @@ def train_model(
             tick = time.perf_counter()
             x, y = sampler.sample(batch_size, rng=rng)
             pending.append(train_step(move_batch(x, setup), move_batch(y, setup)))
+            if ema is not None:
+                ema.update_parameters(model)
             st["step"] += 1
             st["seconds"] += time.perf_counter() - tick
             advance()
@@ -254,7 +317,7 @@ def train_model(
                 pending.clear()
             if st["step"] % steps_per_epoch == 0 or st["step"] == steps:
                 tick = time.perf_counter()
-                val_loss, val_psnr = _validate(run_model, loss_fn, val_n, val_c, setup)
+                val_loss, val_psnr = _validate(eval_model, loss_fn, val_n, val_c, setup)
                 st["epoch"] += 1
                 st["seconds"] += time.perf_counter() - tick
                 row = dict(epoch=st["epoch"], step=st["step"], train_loss=st["loss_sum"] / st["loss_n"],

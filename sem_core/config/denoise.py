@@ -93,6 +93,9 @@ class UnetParams(Section):
     tile_px: int = Field(512, ge=32, description="Sub-tile side fed to the network (batched).")
     device: str = "auto"
     compile: bool = Field(False, description="torch.compile the network (CUDA scans; compiling takes tens of s).")
+    ensemble: Literal["none", "scan", "dihedral"] = Field(
+        "none", description="Self-ensemble: 'scan' averages the image and its up-down flip (keeps the fast-scan "
+        "axis, 2 passes); 'dihedral' all 8 flips/rotations.")
 
 
 class DenoiseConfig(Section):

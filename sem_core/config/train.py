@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Section
 
@@ -44,6 +44,8 @@ class ExperimentConfig(Section):
     init_from: str | None = Field(
         None, description="Checkpoint whose weights start the run (same architecture), e.g. a sim2real run: "
         "'models/sim2real_tin_balls_s{seed}/best.ckpt' ({seed} is the run's seed).")
+    augment: Literal["dihedral", "scan", "none"] | None = Field(
+        None, description="Overrides `train.augment` for this experiment.")
     description: str = ""
 
 
@@ -63,6 +65,9 @@ def default_experiments() -> dict[str, ExperimentConfig]:
         "sim2real_ft": ExperimentConfig(
             loss="full", init_from="models/sim2real_tin_balls_s{seed}/best.ckpt",
             description="full on real pairs, starting from the sim2real weights (simulated-noise pre-training)"),
+        "scan_aug": ExperimentConfig(
+            loss="full", augment="scan",
+            description="full, augmented only by up-down flips: keeps the fast-scan axis and direction of the noise"),
     }
 
 
@@ -82,11 +87,22 @@ class TrainConfig(Section):
     grad_clip: float | None = Field(1.0, gt=0)
     early_stopping_patience: int | None = Field(5, ge=1)
     val_crop: int = Field(256, ge=16, description="Validation images are centre-cropped to at most this side.")
-    augment: bool = True
+    augment: Literal["dihedral", "scan", "none"] = Field(
+        "dihedral", description="Patch transforms: all 8 flips/rot90, 'scan' (identity and up-down flip: keeps "
+        "the fast-scan axis and direction of the noise), or none. true/false mean dihedral/none.")
+    defect_fraction: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Share of training patches placed on a defect (Wafers' defects.parquet).")
+    ema_decay: float | None = Field(
+        None, gt=0.0, lt=1.0, description="Exponential moving average of the weights (validated, checkpointed).")
     align_pairs: bool = Field(False, description="Use the dataset's attrs['pair_shifts'] to align training pairs.")
     device: str = "auto"
     compile: bool = False
     experiments: dict[str, ExperimentConfig] = Field(default_factory=default_experiments)
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _augment_from_bool(cls, value: object) -> object:
+        return {True: "dihedral", False: "none"}[value] if isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _check_experiment(self) -> TrainConfig:
@@ -98,6 +114,10 @@ class TrainConfig(Section):
             if unknown:
                 raise ValueError(f"train.experiments.{name}.model: unknown keys {sorted(unknown)}")
         return self
+
+    def augment_for(self, name: str) -> str:
+        """The augmentation mode of experiment ``name`` (its override, else ``train.augment``)."""
+        return self.experiments[name].augment or self.augment
 
     def resolve(self, name: str) -> tuple[dict, dict]:
         """``(model_kwargs, loss_kwargs)`` of experiment ``name`` (model overrides applied)."""

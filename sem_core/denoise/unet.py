@@ -6,7 +6,8 @@ A tile is cut into sub-tiles of ``tile_px`` (plus ``ctx`` pixels of context on e
 pixel alignment as in a whole-image pass; they run ``batch_size`` at a time. CUDA: bfloat16
 autocast and ``channels_last``; CPU: float32. The output is clamped to [0, 1]. With ``compile``
 the network is ``torch.compile``d on first use (per process) and every batch is padded to
-``batch_size`` sub-tiles, so one static shape is compiled once.
+``batch_size`` sub-tiles, so one static shape is compiled once. ``ensemble`` averages the network
+over transforms of each sub-tile (:mod:`sem_core.models.ensemble`; ``scan`` keeps the fast-scan axis).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 from ..device import autocast_context, select_device
+from ..models.ensemble import SELF_ENSEMBLES, predict_ensemble
 from ..provenance import hash_file
 from .base import register_denoiser
 
@@ -47,6 +49,8 @@ class UnetDenoiser:
         ``"auto"``, ``"cpu"``, ``"cuda"``.
     compile : bool
         ``torch.compile`` the network (worth it on CUDA for long scans; compiling takes tens of seconds).
+    ensemble : {"none", "scan", "dihedral"}
+        Self-ensemble: 1, 2 (image and up-down flip) or 8 forward passes per sub-tile.
     """
 
     name = "unet"
@@ -60,7 +64,11 @@ class UnetDenoiser:
         tile_px: int = 512,
         device: str = "auto",
         compile: bool = False,  # noqa: A002  (the torch term; a keyword of the config section)
+        ensemble: str = "none",
     ) -> None:
+        if ensemble not in SELF_ENSEMBLES:
+            raise ValueError(f"unet ensemble must be one of {sorted(SELF_ENSEMBLES)}, got {ensemble!r}")
+        self.ensemble = ensemble
         self.setup = select_device(device)
         self.compile = bool(compile)
         self._forward = None  # the compiled network, built on first use in each process
@@ -99,6 +107,7 @@ class UnetDenoiser:
             "checkpoint": self.checkpoint, "checkpoint_hash": self.checkpoint_hash,
             "architecture": dict(getattr(self.model, "config", {})), "tile_px": self.tile_px,
             "batch_size": self.batch_size, "device": str(self.setup.device), "compile": self.compile,
+            "ensemble": self.ensemble,
         }
 
     def __getstate__(self) -> dict[str, Any]:  # processes / distributed: ship the model on CPU
@@ -146,10 +155,10 @@ class UnetDenoiser:
             subs = [src[r : r + t + 2 * c, q : q + t + 2 * c] for r, q in part]
             if self.compile:  # one static batch shape: pad the last batch with copies
                 subs += [subs[-1]] * (self.batch_size - len(subs))
-            batch = torch.stack(subs)[:, None].contiguous(memory_format=self.setup.memory_format)
+            batch = torch.stack(subs)[:, None]
             with self._lock if self.compile else contextlib.nullcontext(), autocast_context(self.setup):
-                res = net(batch)
-            res = res[:, 0, c : c + t, c : c + t].float().clamp_(0.0, 1.0)
+                res = predict_ensemble(net, batch, ensemble=self.ensemble, memory_format=self.setup.memory_format)
+            res = res[:, 0, c : c + t, c : c + t].clamp_(0.0, 1.0)
             for (r, q), y in zip(part, res):
                 out[r : r + t, q : q + t] = y
         return out[:h, :w].cpu().numpy()
