@@ -72,6 +72,7 @@ def main() -> None:
         name, _, path = spec.partition("=")
         model, _card = load_model(path)
         methods[name] = lambda im, m=model: predict(m, im, device=CPU, amp=False, ensemble=False)
+        methods[f"{name}_scan"] = lambda im, m=model: predict(m, im, device=CPU, amp=False, ensemble="scan")
         methods[f"{name}_x8"] = lambda im, m=model: predict(m, im, device=CPU, amp=False, ensemble=True)
 
     results = {}

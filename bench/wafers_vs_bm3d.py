@@ -4,7 +4,7 @@ For every method it prints, as mean over the test images (U-Net rows: mean ± st
 whole-image PSNR/SSIM, PSNR/SSIM over the *defect region* (the union of the defect boxes dilated
 by 4 px, as in :func:`sem_core.metrics.measure_defects`; PSNR pooled over those pixels, SSIM the
 mean of the full-image SSIM map there), the same over the *defect mask* (the defect pixels only),
-the defect-region PSNR per defect type, and the median per-defect contrast retention.
+the defect-region PSNR per defect type, the median per-defect contrast retention, and the worst image's PSNR.
 BM3D gets a coloured PSD from the noise ACF of the training pairs (noisy − clean), optionally with
 variance stabilisation (GAT with the training pairs' variance law), and a white σ for comparison;
 all run through the seam-free cell grid (:class:`Bm3dDenoiser`).
@@ -89,6 +89,7 @@ def score_outputs(ds, outputs: dict[int, np.ndarray]) -> dict[str, float]:
         d = measure_defects(out, ref, boxes=boxes, data_range=255.0, mask=ds.mask[i])
         retention += [v for v in d["contrast_retention"] if np.isfinite(v)]
     res = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
+    res["psnr_worst_image"] = float(min(r["psnr"] for r in rows))  # a collapsed region shows here, not in means
     res["defect_retention_median"] = float(np.median(retention))
     res.update({f"defect_psnr_{k}": float(10 * np.log10(255.0**2 / max(np.mean(v), 1e-12)))
                 for k, v in sorted(by_type.items())})
