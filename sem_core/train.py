@@ -216,8 +216,9 @@ def train_model(
     of the patches are placed on defects of the training images (the store's ``defects.parquet``;
     an error if it has none). With ``ema_decay`` an exponential moving average of the weights
     (``torch.optim.swa_utils.AveragedModel``, buffers included) is validated and is what
-    ``best.ckpt`` and ``last.ckpt`` hold as ``model`` (the raw weights travel as ``ema`` state for resume). ``stop_after_steps`` interrupts the run
-    after that many total steps (checkpointed), as if it had been killed.
+    ``best.ckpt`` and ``last.ckpt`` hold as ``model``; ``last.ckpt`` also holds the optimised weights
+    (``raw_model``) and the averager's state (``ema``) for resume. ``stop_after_steps`` interrupts the
+    run after that many total steps (checkpointed), as if it had been killed.
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
