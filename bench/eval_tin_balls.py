@@ -71,9 +71,9 @@ def main() -> None:
     for spec in args.model:
         name, _, path = spec.partition("=")
         model, _card = load_model(path)
-        methods[name] = lambda im, m=model: predict(m, im, device=CPU, amp=False, ensemble=False)
+        methods[name] = lambda im, m=model: predict(m, im, device=CPU, amp=False, ensemble="none")
         methods[f"{name}_scan"] = lambda im, m=model: predict(m, im, device=CPU, amp=False, ensemble="scan")
-        methods[f"{name}_x8"] = lambda im, m=model: predict(m, im, device=CPU, amp=False, ensemble=True)
+        methods[f"{name}_x8"] = lambda im, m=model: predict(m, im, device=CPU, amp=False, ensemble="dihedral")
 
     results = {}
     for name, fn in methods.items():

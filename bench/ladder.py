@@ -41,7 +41,7 @@ def score_checkpoint(ckpt: Path, dataset: Path, *, aligned: bool) -> dict[str, f
     ds = open_dataset(dataset)
     rows, retention, defect_psnr = [], [], []
     for i in ds.split["test"]:
-        out = predict(model, ds.noisy[i], device=CPU, amp=False, ensemble=False)
+        out = predict(model, ds.noisy[i], device=CPU, amp=False, ensemble="none")
         ref = ds.clean[i].astype(np.float32)
         raw = (compute_psnr(out, ref, data_range=255.0), compute_ssim(out, ref, data_range=255.0))
         if aligned:

@@ -57,16 +57,14 @@ def cut_batch(noisy: torch.Tensor, clean: torch.Tensor, *, batch: int, patch: in
 
 
 @torch.inference_mode()
-def predict(model, image: np.ndarray, *, device, amp, ensemble: bool | str) -> np.ndarray:
+def predict(model, image: np.ndarray, *, device, amp, ensemble: str) -> np.ndarray:
     """Denoise one (H, W) uint8 image; returns float32 grey levels 0..255.
 
-    ``ensemble``: a key of :data:`sem_core.models.ensemble.SELF_ENSEMBLES`; True means ``"dihedral"`` (×8),
-    False ``"none"``.
+    ``ensemble``: a key of :data:`sem_core.models.ensemble.SELF_ENSEMBLES` (``"dihedral"`` is ×8).
     """
     x = torch.from_numpy(image.astype(np.float32) / 255.0)[None, None].to(device)
-    name = {True: "dihedral", False: "none"}[ensemble] if isinstance(ensemble, bool) else ensemble
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        y = predict_ensemble(model, x, ensemble=name,
+        y = predict_ensemble(model, x, ensemble=ensemble,
                              memory_format=torch.channels_last if amp else torch.contiguous_format)
     return y[0, 0].clamp(0, 1).mul(255).cpu().numpy()
 
@@ -209,9 +207,9 @@ def main() -> None:
         s_t = sim_t if name == "real_sim" else None
         model, info = train_variant(name, noisy_t=noisy_t, clean_t=clean_t, sim_t=s_t, args=args,
                                     device=device, amp=amp, seed=args.seed)
-        info["val"] = score(model, noisy, clean, va, device=device, amp=amp, ensemble=False)
-        info["test"] = score(model, noisy, clean, te, device=device, amp=amp, ensemble=False)
-        info["test_x8"] = score(model, noisy, clean, te, device=device, amp=amp, ensemble=True)
+        info["val"] = score(model, noisy, clean, va, device=device, amp=amp, ensemble="none")
+        info["test"] = score(model, noisy, clean, te, device=device, amp=amp, ensemble="none")
+        info["test_x8"] = score(model, noisy, clean, te, device=device, amp=amp, ensemble="dihedral")
         results[name] = info
         print(json.dumps(info), flush=True)
         export_release(model.float().to(memory_format=torch.contiguous_format).cpu(),

@@ -31,6 +31,7 @@ from sem_core.denoise.bm3d_coloured import Bm3dDenoiser, estimate_pairs_noise_ac
 from sem_core.io.zarr_store import open_dataset  # noqa: E402
 from sem_core.metrics import compute_psnr, compute_ssim, measure_defects  # noqa: E402
 from sem_core.metrics.full_reference import compute_ssim_map  # noqa: E402
+from sem_core.models.ensemble import SELF_ENSEMBLES  # noqa: E402
 from sem_core.synth.noise_stats import fit_variance_law  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -108,7 +109,7 @@ def main() -> None:
     ap.add_argument("--experiments", nargs="*", default=["baseline", "charbonnier", "full"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR: also score RUN_DIR/best.ckpt")
-    ap.add_argument("--ensemble", nargs="+", default=["none"], choices=["none", "scan", "dihedral"],
+    ap.add_argument("--ensemble", nargs="+", default=["none"], choices=list(SELF_ENSEMBLES),
                     help="self-ensembles to score the U-Nets with (rows get a _scan / _dihedral suffix)")
     ap.add_argument("--skip-bm3d", action="store_true", help="score only the noisy input and the U-Nets")
     ap.add_argument("--out", type=Path, default=None)
@@ -128,17 +129,18 @@ def main() -> None:
                                          f"{k} {v['mean']:.3f}±{v['std']:.3f}" for k, v in res.items()), flush=True)
 
     report("noisy", score_outputs(ds, noisy))
-    slope, intercept = fit_binned_variance_law(ds, ds.split["train"])
-    print(f"variance law of the training pairs: {slope:.3f}·I + {intercept:.2f} (grey levels)")
-    bm3d_methods = {} if args.skip_bm3d else {
-        "bm3d_coloured": Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist()),
-        "bm3d_coloured_gat": Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist(), vst_slope=slope / 255.0,
-                                          vst_intercept=intercept / 255.0**2),
-        "bm3d_white": Bm3dDenoiser(psd_mode="white", sigma=float(np.sqrt(acf[3, 3]))),
-    }
-    for label, den in bm3d_methods.items():
-        outs = {i: denoise_image(noisy[i] / 255.0, denoiser=den) * 255.0 for i in test}
-        report(label, score_outputs(ds, outs))
+    if not args.skip_bm3d:
+        slope, intercept = fit_binned_variance_law(ds, train)
+        print(f"variance law of the training pairs: {slope:.3f}·I + {intercept:.2f} (grey levels)")
+        for label, den in {
+            "bm3d_coloured": Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist()),
+            "bm3d_coloured_gat": Bm3dDenoiser(psd_mode="coloured", noise_acf=acf.tolist(), vst_slope=slope / 255.0,
+                                              vst_intercept=intercept / 255.0**2),
+            "bm3d_white": Bm3dDenoiser(psd_mode="white", sigma=float(np.sqrt(acf[3, 3]))),
+        }.items():
+            outs = {i: denoise_image(noisy[i] / 255.0, denoiser=den) * 255.0 for i in test}
+            report(label, score_outputs(ds, outs))
+
     def run_checkpoint(ckpt: Path, ensemble: str) -> dict[str, float]:
         if not ckpt.is_file():
             raise FileNotFoundError(f"{ckpt} missing: train it first (bench/ladder.py or sem-denoise train)")
@@ -161,10 +163,8 @@ def main() -> None:
             names.append(f"unet_{name}{suffix}")
             report(names[-1], {k: {"mean": v, "std": 0.0}
                                for k, v in run_checkpoint(Path(run_dir) / "best.ckpt", ens).items()})
-    if "bm3d_coloured" not in results:
-        names = []
-    bm3d = results.get("bm3d_coloured", {})
-    for name in names:
+    bm3d = results.get("bm3d_coloured")
+    for name in names if bm3d else []:
         r = results[name]
         print(f"{name} − bm3d_coloured: PSNR {r['psnr']['mean'] - bm3d['psnr']:+.2f} dB, "
               f"defect-region PSNR {r['defect_psnr']['mean'] - bm3d['defect_psnr']:+.2f} dB, "

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["AUGMENT_CODES", "PatchSampler", "apply_dihedral", "crop_validation_images", "to_unit_float"]
+__all__ = ["AUGMENT_CODES", "PatchSampler", "resolve_augment", "apply_dihedral", "crop_validation_images", "to_unit_float"]
 
 AUGMENT_CODES: dict[str, tuple[int, ...]] = {
     "dihedral": tuple(range(8)),
@@ -21,6 +21,14 @@ AUGMENT_CODES: dict[str, tuple[int, ...]] = {
 fast-scan axis and its direction (identity and the up-down flip): SEM noise is filtered causally
 along the fast axis (left to right), so left-right flips and transposes make patches the microscope
 cannot produce."""
+
+
+def resolve_augment(augment: bool | str) -> str:
+    """The mode name of ``augment``: a key of ``AUGMENT_CODES``, or True (``"dihedral"``) / False (``"none"``)."""
+    mode = ({True: "dihedral", False: "none"}[augment] if isinstance(augment, bool) else augment)
+    if mode not in AUGMENT_CODES:
+        raise ValueError(f"augment must be one of {sorted(AUGMENT_CODES)} or a bool, got {augment!r}")
+    return mode
 
 
 def to_unit_float(stack: np.ndarray, *, max_value: float | None = None) -> np.ndarray:
@@ -93,10 +101,7 @@ class PatchSampler:
             raise ValueError(f"patch_size {patch_size} (+ shifts) does not fit images of {h}x{w}")
         self.noisy, self.clean = noisy, clean
         self.patch_size, self.max_value = patch_size, max_value
-        mode = {True: "dihedral", False: "none"}.get(augment, augment) if isinstance(augment, bool) else augment
-        if mode not in AUGMENT_CODES:
-            raise ValueError(f"augment must be one of {sorted(AUGMENT_CODES)} or a bool, got {augment!r}")
-        self.codes = np.asarray(AUGMENT_CODES[mode], dtype=np.int64)
+        self.codes = np.asarray(AUGMENT_CODES[resolve_augment(augment)], dtype=np.int64)
         if not 0.0 <= focus_fraction < 1.0:
             raise ValueError(f"focus_fraction must be in [0, 1), got {focus_fraction}")
         boxes = np.zeros((0, 5), np.int64) if focus_boxes is None else np.asarray(focus_boxes, dtype=np.int64)

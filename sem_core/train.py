@@ -29,7 +29,7 @@ from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .device import DeviceSetup, autocast_context, make_scheduler, make_train_step, move_batch, select_device
 from .losses import build_loss
 from .models.unet import UNet
-from .patches import PatchSampler, crop_validation_images
+from .patches import PatchSampler, crop_validation_images, resolve_augment
 from .provenance import hash_array, hash_bytes, hash_file, make_provenance
 from .rng import derive_rng
 
@@ -231,7 +231,7 @@ def train_model(
         loss_kwargs=dict(loss_kwargs), patch_size=patch_size, batch_size=batch_size, steps=steps,
         steps_per_epoch=steps_per_epoch, lr=lr, weight_decay=weight_decay, schedule=schedule, grad_clip=grad_clip,
         early_stopping_patience=early_stopping_patience, val_crop=val_crop,
-        augment={True: "dihedral", False: "none"}[augment] if isinstance(augment, bool) else augment,
+        augment=resolve_augment(augment),
         defect_fraction=defect_fraction, ema_decay=ema_decay,
         val_dataset_path=None if val_dataset_path is None else str(val_dataset_path),
         align_pairs=align_pairs, seed=seed, compile_model=compile_model,

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..patches import resolve_augment
 from .base import Section
 
 __all__ = ["ExperimentConfig", "ModelConfig", "TrainConfig", "default_experiments"]
@@ -102,7 +103,7 @@ class TrainConfig(Section):
     @field_validator("augment", mode="before")
     @classmethod
     def _augment_from_bool(cls, value: object) -> object:
-        return {True: "dihedral", False: "none"}[value] if isinstance(value, bool) else value
+        return resolve_augment(value) if isinstance(value, bool) else value  # strings: the Literal checks them
 
     @model_validator(mode="after")
     def _check_experiment(self) -> TrainConfig:
