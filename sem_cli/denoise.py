@@ -11,7 +11,7 @@ import typer
 
 from .common import ParamsOpt, ProfileOpt, console, err_console, read_params
 
-__all__ = ["register", "denoise_cmd", "is_zarr_path"]
+__all__ = ["register", "denoise_cmd", "is_zarr_path", "check_image_dtype"]
 
 
 def is_zarr_path(path: Path) -> bool:
@@ -29,6 +29,19 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
             raise typer.BadParameter(f"--set expects KEY=VALUE, got {item!r}")
         out[key.strip()] = yaml.safe_load(value)
     return out
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line (the first line of its message; its cause stays chained)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def check_image_dtype(dtype: Any, source: Path) -> None:
+    """Refuse anything but integer or floating-point images (booleans, strings, objects), naming ``source``."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "uif":
+        raise TypeError(f"{source}: array dtype {dtype} is not an integer or floating-point image")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -52,25 +65,21 @@ def denoise_cmd(
 ) -> None:
     """Denoise INPUT into OUTPUT with one method; geometry and dtype range are kept."""
     from sem_core.denoise.base import describe_denoiser, list_denoisers, to_unit_float
-    from sem_core.denoise.prepare import crop_center, prepare_denoiser
+    from sem_core.denoise.prepare import crop_center
     from sem_core.provenance import make_provenance
+
+    from .methods import SAMPLE_PX, configured_denoiser
 
     cfg = read_params(params, profile)
     dcfg = cfg.denoise
     name = method or dcfg.method
     if name not in list_denoisers():
         raise _fail(f"unknown method {name!r}; known: {list_denoisers()}")
-    mparams = {**dcfg.method_params(name), **_parse_sets(sets)}
+    ckpt = None
     if name == "unet":
         ckpt = model or cfg.paths.release_model
         if not Path(ckpt).is_file():
             raise _fail(f"U-Net checkpoint {ckpt} not found: train and release a model first, or pass --model")
-        mparams["checkpoint"] = str(ckpt)
-    cal = dcfg.calibration.get(name)
-    mode = calibration or (cal.mode if cal else "fixed")
-    grid = cal.grid if cal else {}
-    if mode != "fixed" and not grid:
-        raise _fail(f"calibration {mode!r} for {name!r} needs a grid under denoise.calibration.{name}.grid")
     if not input.exists():
         raise _fail(f"input {input} does not exist")
 
@@ -81,29 +90,30 @@ def denoise_cmd(
             from sem_core.parallel import open_source_array
 
             arr, _ = open_source_array(input)
-            sample = to_unit_float(np.asarray(crop_center_lazy(arr, 256)))
-            if mode == "clean_reference":
+            check_image_dtype(arr.dtype, input)
+            sample = to_unit_float(np.asarray(crop_center_lazy(arr, SAMPLE_PX)))
+            if (calibration or getattr(dcfg.calibration.get(name), "mode", "fixed")) == "clean_reference":
                 from sem_core.io.ome_zarr import open_multiscale
 
-                clean_sample = to_unit_float(np.asarray(crop_center_lazy(open_multiscale(input, component="clean"), 256)))
+                clean_sample = to_unit_float(np.asarray(crop_center_lazy(open_multiscale(input, component="clean"), SAMPLE_PX)))
         else:
             from sem_core.denoise.files import list_image_files
             from sem_core.io.sem_tiff import SemReadError, read_sem_image
 
             files = list_image_files(input)
+            if not files:
+                raise _fail(f"no SEM images (.tif, .tiff, .png) in {input}", code=1)
             for f in files:
                 try:
-                    sample = to_unit_float(crop_center(read_sem_image(f).data, size=256))
+                    sample = to_unit_float(crop_center(read_sem_image(f).data, size=SAMPLE_PX))
                     break
                 except SemReadError:
                     continue
-        denoiser, info = prepare_denoiser(
-            name, params=mparams, sample=sample, clean_sample=clean_sample, calibration_mode=mode, grid=grid,
-            corr_len_px=dcfg.calibration_corr_len_px, run_px=dcfg.calibration_run_px,
-            acf_max_lag=dcfg.bm3d.acf_max_lag,
-        )
-    except (ValueError, FileNotFoundError, ImportError) as exc:
-        raise _fail(str(exc)) from exc
+        denoiser, info = configured_denoiser(dcfg, name, sample=sample, clean_sample=clean_sample,
+                                             overrides=_parse_sets(sets), calibration=calibration, checkpoint=ckpt)
+    except (ValueError, TypeError, FileNotFoundError, ImportError, OSError) as exc:
+        raise _fail(_one_line(exc), code=1) from exc
+    mode = info["calibration"]["mode"] if info["calibration"] else "fixed"
     if info["calibration"]:
         console.print(f"calibrated {name} ({mode}): {info['calibration']['chosen']}")
     desc = describe_denoiser(denoiser)
@@ -160,7 +170,7 @@ def _files_to_zarr(files: list[Path], output: Path, *, denoiser, attrs: dict, ch
     """Each image as a multiscale image ``<stem>`` in one OME-Zarr store; bad files reported."""
     from sem_core.denoise.base import from_unit_float, to_unit_float
     from sem_core.denoise.tiled import denoise_tiled
-    from sem_core.io.ome_zarr import build_pyramid, create_multiscale, write_level0_block
+    from sem_core.io.ome_zarr import write_image
     from sem_core.io.sem_tiff import SemReadError, read_sem_image
 
     results = []
@@ -172,13 +182,8 @@ def _files_to_zarr(files: list[Path], output: Path, *, denoiser, attrs: dict, ch
             continue
         den = denoise_tiled(to_unit_float(img.data), denoiser=denoiser, chunk_px=chunk_px, num_workers=num_workers)
         out = from_unit_float(den, img.data.dtype)
-        levels = max(1, min(4, int(np.log2(max(1, min(out.shape) / 128))) + 1)) if min(out.shape) >= 128 else 1
-        group = create_multiscale(output, shape=out.shape, dtype=out.dtype, chunks=(1024, 1024), n_levels=levels,
-                                  pixel_size_nm=img.meta.pixel_size_nm or 1.0, name=f.stem,
-                                  attrs={**attrs, "source": str(f), "source_sha256": img.meta.sha256},
-                                  component=f.stem)
-        write_level0_block(group, out, row=0, col=0)
-        build_pyramid(group)
+        write_image(output, out, pixel_size_nm=img.meta.pixel_size_nm or 1.0, name=f.stem, component=f.stem,
+                    attrs={**attrs, "source": str(f), "source_sha256": img.meta.sha256})
         results.append({"input": str(f), "output": f"{output}/{f.stem}", "shape": list(out.shape)})
     return results
 

@@ -17,39 +17,67 @@ from .common import ParamsOpt, ProfileOpt, console, err_console, read_params
 __all__ = ["register", "evaluate_cmd"]
 
 
-def _parse_models(models: list[str]) -> dict[str, Path]:
-    out = {}
+def _parse_models(models: list[str]) -> list[tuple[str | None, str, Path]]:
+    """``[DATASET:]EXPERIMENT=PATH`` items -> ``(dataset or None for all, experiment, path)``."""
+    out = []
     for item in models:
         name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            err_console.print(f"[red]error:[/red] --model expects NAME=PATH, got {item!r}")
+        dataset, colon, experiment = name.rpartition(":")
+        if not sep or not experiment or not path or (colon and not dataset):
+            err_console.print(f"[red]error:[/red] --model expects [DATASET:]EXPERIMENT=PATH, got {item!r}")
             raise typer.Exit(2)
-        out[name] = Path(path)
+        out.append((dataset or None, experiment, Path(path)))
     return out
 
 
-def _build_methods(cfg: Any, models: dict[str, Path]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Denoisers by label (``noisy`` first, U-Nets as ``unet-<experiment>``) and each label's experiment."""
-    from sem_core.denoise.base import build_denoiser
+def _sample(path: Path, split: str) -> Any:
+    """Central crop of the first noisy image of ``split`` (unit float): what ``denoise`` would calibrate on."""
+    import numpy as np
+
+    from sem_core.denoise.base import to_unit_float
+    from sem_core.denoise.prepare import crop_center
+    from sem_core.io.zarr_store import open_dataset
+
+    from .methods import SAMPLE_PX
+
+    view = open_dataset(path)
+    indices = sorted(int(i) for i in view.split.get(split, []))
+    if not indices:
+        return None
+    return to_unit_float(crop_center(np.asarray(view.noisy[indices[0]]), size=SAMPLE_PX))
+
+
+def _build_methods(cfg: Any, models: list[tuple[str | None, str, Path]], dataset: str,
+                   sample: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Denoisers by label for one dataset (``noisy`` first, U-Nets as ``unet-<experiment>``) and each label's experiment.
+
+    Classical methods are built exactly as ``sem-denoise denoise`` builds them (``denoise.<method>``
+    and its calibration, on a central crop of the dataset's first evaluated image).
+    """
     from sem_core.evaluate import identity_denoiser
+
+    from .methods import configured_denoiser
 
     methods: dict[str, Any] = {"noisy": identity_denoiser}
     experiments = {"noisy": "classical"}
     for name in cfg.evaluate.methods:
         try:
-            methods[name] = build_denoiser(name, **cfg.evaluate.method_params.get(name, {}))
+            methods[name], _ = configured_denoiser(cfg.denoise, name, sample=sample)
         except (ValueError, ImportError) as exc:
             err_console.print(f"[red]error:[/red] evaluate.methods: {name}: {exc}")
             raise typer.Exit(2) from exc
         experiments[name] = "classical"
-    for experiment, path in models.items():
+    for target, experiment, path in models:
+        if target not in (None, dataset):
+            continue
         if not path.is_file():
             err_console.print(f"[red]error:[/red] --model {experiment}: no checkpoint at {path}")
             raise typer.Exit(2)
         try:
-            methods[f"unet-{experiment}"] = build_denoiser("unet", checkpoint=path)
+            methods[f"unet-{experiment}"], _ = configured_denoiser(cfg.denoise, "unet", sample=sample,
+                                                                    checkpoint=str(path))
         except (ValueError, ImportError, OSError, RuntimeError) as exc:
-            err_console.print(f"[red]error:[/red] cannot load U-Net checkpoint {path}: {exc}")
+            err_console.print(f"[red]error:[/red] cannot load U-Net checkpoint {path}: {str(exc).splitlines()[0]}")
             raise typer.Exit(1) from exc
         experiments[f"unet-{experiment}"] = experiment
     return methods, experiments
@@ -109,7 +137,8 @@ def evaluate_cmd(
     params: ParamsOpt = Path("params.yaml"),
     profile: ProfileOpt = None,
     model: Annotated[list[str] | None, typer.Option(
-        "--model", help="U-Net checkpoint to evaluate as EXPERIMENT=PATH (repeatable).")] = None,
+        "--model", help="U-Net checkpoint as [DATASET:]EXPERIMENT=PATH: scored on DATASET only, or on every dataset "
+                        "without it (repeatable).")] = None,
     max_images: Annotated[int | None, typer.Option(
         "--max-images", min=1, help="Override evaluate.max_images.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <reports_dir>/metrics).")] = None,
@@ -123,20 +152,22 @@ def evaluate_cmd(
     from sem_core.provenance import make_provenance
     from sem_core.report import save_panels
     from sem_core.schemas.metrics import METRICS_SCHEMA
+    from sem_pipeline.paths import DATASETS, pipeline_paths
 
     cfg = read_params(params, profile)
     ev = cfg.evaluate
     models = _parse_models(model or [])
-    methods, experiments = _build_methods(cfg, models)
-    stores = {"tin_balls": cfg.paths.tin_balls_zarr, "wafers": cfg.paths.wafers_zarr}
+    paths = pipeline_paths(cfg)
     tables, defect_tables, errors, panels, hashes = [], [], [], [], {}
+    dose_methods = None
     for name in ev.datasets:
-        path = stores.get(name)
+        path = paths.dataset_zarr(name) if name in DATASETS else None
         if path is None or not path.exists():
             console.print(f"{name}: no dataset at {path}: skipped")
             continue
         try:
             view = open_dataset(path)
+            methods, experiments = _build_methods(cfg, models, name, _sample(path, ev.split))
             result = evaluate_dataset(
                 path, methods=methods, experiments=experiments, split=ev.split,
                 method_names={lb: "unet" for lb, exp in experiments.items() if exp != "classical"},
@@ -147,6 +178,8 @@ def evaluate_cmd(
         except (DatasetError, ValueError) as exc:
             err_console.print(f"[red]error:[/red] {name}: {exc}")
             raise typer.Exit(1) from exc
+        if name == "wafers" or dose_methods is None:  # the dose sweep images are simulated wafers
+            dose_methods = methods
         hashes[name] = hash_dataset(path)
         tables.append(result.table)
         defect_tables.append(result.defects)
@@ -158,13 +191,14 @@ def evaluate_cmd(
         raise typer.Exit(1)
     table = METRICS_SCHEMA.validate(pd.concat(tables, ignore_index=True))
     summary = summarize_metrics(table)
-    dose_table = _dose_sweep(cfg, methods) if dose and ev.doses else None
+    dose_table = _dose_sweep(cfg, dose_methods) if dose and ev.doses else None
     provenance = make_provenance(
-        params={"seed": cfg.seed, "evaluate": ev, "models": {k: str(v) for k, v in models.items()}},
+        params={"seed": cfg.seed, "evaluate": ev, "denoise": cfg.denoise,
+                "models": [f"{d or '*'}:{e}={p.as_posix()}" for d, e, p in models]},
         inputs_hash=_inputs_hash(hashes, models),
         extra={"stage": "evaluate", "datasets": hashes},
     )
-    target = out or cfg.paths.reports_dir / "metrics"
+    target = out or paths.metrics_dir
     written = write_metrics(target, table=table, summary=summary, provenance=provenance, dose_table=dose_table,
                             defect_table=concat_defects(defect_tables), errors=errors)
     save_panels(target / "panels.npz", panels)
@@ -174,11 +208,12 @@ def evaluate_cmd(
     console.print(f"wrote {len(written) + 1} files to {target}")
 
 
-def _inputs_hash(dataset_hashes: dict[str, str], models: dict[str, Path]) -> str:
+def _inputs_hash(dataset_hashes: dict[str, str], models: list[tuple[str | None, str, Path]]) -> str:
     """Inputs hash: the datasets' content hashes and the checkpoints' file hashes."""
     from sem_core.provenance import hash_file, hash_params
 
-    return hash_params({"datasets": dataset_hashes, "models": {k: hash_file(p) for k, p in models.items()}})
+    return hash_params({"datasets": dataset_hashes,
+                        "models": {f"{d or '*'}:{e}": hash_file(p) for d, e, p in models}})
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,8 @@
 """The ``sem-denoise`` command-line tool: one command per pipeline stage.
 
-Each command module defines ``register(app)``; dvc.yaml stages and Prefect tasks
-call the same ``sem_core`` functions these commands call.
+Each command module defines ``register(app)``. The pipeline stages (``dvc repro`` and the
+Prefect tasks alike) run these command functions through ``sem-denoise stages run`` /
+:mod:`sem_pipeline.run`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _COMMAND_MODULES: list[str] = [
     "noise",
     "batch",
     "pipeline",
+    "stages",
 ]
 
 for _name in _COMMAND_MODULES:

@@ -37,7 +37,7 @@ def pipeline_cmd(
     sets: Annotated[list[str], typer.Option("--set", help="Config override KEY=VALUE, e.g. train.steps=50 (repeatable).")] = [],  # noqa: B006
     train: Annotated[bool, typer.Option("--train/--no-train", help="Train and use the U-Net.")] = True,
 ) -> None:
-    """Noise synthesis -> train -> denoise scans -> evaluate -> report, every stage cached by content."""
+    """Every stage of the stage table (the same as `dvc repro`), each cached by content."""
     from flows.pipeline import pipeline
 
     state = pipeline(params_path=str(params), profile=profile, overrides=parse_overrides(sets) or None, train=train,
@@ -46,9 +46,9 @@ def pipeline_cmd(
         err_console.print(f"[red]error:[/red] pipeline failed: {state.message}")
         raise typer.Exit(1)
     result = state.result()
-    console.print(f"report: {Path(result['evaluation']['report']).resolve()}")
-    for name, path in {**result["data"], **result["denoised"]}.items():
-        console.print(f"zarr {name}: {Path(path).resolve()}")
+    console.print(f"report: {Path(result['report']).resolve()}")
+    for name, stage in result["stages"].items():
+        console.print(f"{name}: {', '.join(stage['outputs'])}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,12 +9,7 @@ import typer
 
 from .common import ParamsOpt, ProfileOpt, console, err_console, read_params
 
-__all__ = ["register", "train_cmd", "resolve_run_dir"]
-
-
-def resolve_run_dir(models_dir: Path, experiment: str, dataset: str, seed: int | None) -> Path:
-    """``models/<experiment>_<dataset>[_s<seed>]`` (the seed suffix only when --seed was given)."""
-    return Path(models_dir) / (f"{experiment}_{dataset}" + (f"_s{seed}" if seed is not None else ""))
+__all__ = ["register", "train_cmd"]
 
 
 def train_cmd(
@@ -35,6 +30,7 @@ def train_cmd(
     import torch
 
     from sem_core.train import train_model
+    from sem_pipeline.paths import pipeline_paths
 
     cfg = read_params(params, profile)
     tc = cfg.train
@@ -49,9 +45,10 @@ def train_cmd(
         err_console.print(f"[red]error:[/red] {exc.args[0]}")
         raise typer.Exit(2) from exc
     exp = tc.experiments[name]
-    real_path = cfg.paths.tin_balls_zarr if ds_name == "tin_balls" else cfg.paths.wafers_zarr
+    paths = pipeline_paths(cfg)
+    real_path = paths.dataset_zarr(ds_name)
     data_path = exp.train_data or real_path
-    run_dir = out or resolve_run_dir(cfg.paths.models_dir, name, ds_name, seed)
+    run_dir = out or paths.run_dir(ds_name, experiment=name, seed=seed)
     run_seed = cfg.seed if seed is None else seed
     init_from = exp.init_from.format(seed=run_seed) if exp.init_from else None
     if threads:

@@ -19,7 +19,6 @@ is set and ``_progress`` is removed.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import sys
 import time
@@ -35,7 +34,7 @@ import zarr
 
 from .denoise.base import Denoiser, describe_denoiser, from_unit_float
 from .denoise.tiled import BlockDenoiser
-from .io.ome_zarr import ATTRS_KEY, build_pyramid, create_multiscale
+from .io.ome_zarr import ATTRS_KEY, build_pyramid, create_multiscale, default_n_levels
 from .provenance import hash_params, make_provenance
 
 __all__ = ["DenoiseRun", "open_source_array", "hash_zarr_array", "denoise_zarr"]
@@ -104,10 +103,6 @@ def _write_block(block: np.ndarray, group_path: str, i: int, j: int, r0: int, c0
     level0[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = from_unit_float(block, level0.dtype)
     group[_PROGRESS][i, j] = 1  # marker written only after the data
     return 1
-
-
-def _default_levels(shape: tuple[int, int]) -> int:
-    return int(min(8, max(1, 1 + math.floor(math.log2(max(1, min(shape) / 256))))))
 
 
 def _get_client(scheduler: str):
@@ -183,7 +178,7 @@ def denoise_zarr(
     run_key = hash_params({"input": input_hash, "denoiser": desc, "chunks": chunks, "dtype": out_dtype.str})
     dst = Path(dst)
     group = _open_or_create(dst, run_key=run_key, resume=resume, shape=shape, dtype=out_dtype, chunks=chunks,
-                            n_levels=n_levels or meta["n_levels"] or _default_levels(shape),
+                            n_levels=n_levels or meta["n_levels"] or default_n_levels(shape),
                             pixel_size_nm=meta["pixel_size_nm"], name=f"denoised_{denoiser.name}",
                             grid_shape=(len(grid[0]), len(grid[1])))
     attrs = dict(group.attrs[ATTRS_KEY])

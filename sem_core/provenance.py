@@ -1,16 +1,23 @@
 """Provenance: content hashes, parameter hashes and the code version.
 
-Every output of a stage carries ``{"params_hash", "inputs_hash", "code_version",
-"created"}`` in its metadata (Zarr attributes, JSON reports, Parquet metadata).
+Every output of a stage carries ``{"params_hash", "inputs_hash", "code_version"}`` in its
+metadata (Zarr attributes, JSON reports, Parquet metadata). Nothing that changes from run to run
+(creation time, host, duration, a git "dirty" flag) goes into an output: the same inputs,
+parameters and code give byte-identical files. The pipeline writes those facts into a run record
+beside the outputs instead (:mod:`sem_pipeline.run`).
+
+The code version is a hash of source files, not of the git state: inside a pipeline stage it is
+the hash of the modules that stage imports (set by the stage runner with
+:func:`use_code_version`); elsewhere the hash of the project's packages.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
+import contextlib
+import contextvars
 import hashlib
 import json
-import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +31,7 @@ __all__ = [
     "hash_tree",
     "hash_params",
     "code_version",
+    "use_code_version",
     "make_provenance",
 ]
 
@@ -98,26 +106,37 @@ def hash_params(params: Any) -> str:
     return hash_bytes(text.encode())
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """The code version: ``git describe --always --dirty`` of this checkout, else the package version."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
-            cwd=root, capture_output=True, text=True, timeout=10, check=True,
-        )
-        described = out.stdout.strip()
-        if described:
-            return described
-    except (OSError, subprocess.SubprocessError):
-        pass  # not a git checkout (e.g. an installed wheel): fall back to the package version
-    from importlib.metadata import PackageNotFoundError, version
+_CODE_VERSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("sem_code_version", default=None)
+_PACKAGES = ("sem_core", "sem_cli", "sem_pipeline", "tasks", "flows")
 
+
+@lru_cache(maxsize=1)
+def _source_version() -> str:
+    root = Path(__file__).resolve().parent.parent
+    files = sorted(f for pkg in _PACKAGES for f in (root / pkg).rglob("*.py"))
+    digest = hash_params({f.relative_to(root).as_posix(): hash_file(f) for f in files})
+    return f"src-{digest[:16]}"
+
+
+def code_version() -> str:
+    """The code version recorded in provenance: ``src-<hash of source files>``.
+
+    Inside :func:`use_code_version` (a pipeline stage) it is the value set there, the hash of the
+    code that stage runs; otherwise the hash of every ``.py`` file of the project's packages. It
+    depends only on file contents, so two clones at different paths, or a tree made "dirty" by the
+    pipeline's own outputs, record the same version.
+    """
+    return _CODE_VERSION.get() or _source_version()
+
+
+@contextlib.contextmanager
+def use_code_version(version: str) -> Iterator[None]:
+    """Record ``version`` as the code version of every provenance made in this context (thread/task local)."""
+    token = _CODE_VERSION.set(version)
     try:
-        return f"sem-denoise {version('sem-denoise')}"
-    except PackageNotFoundError:
-        return "unknown"
+        yield
+    finally:
+        _CODE_VERSION.reset(token)
 
 
 def make_provenance(*, params: Any, inputs_hash: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -136,7 +155,6 @@ def make_provenance(*, params: Any, inputs_hash: str, extra: Mapping[str, Any] |
         "params_hash": hash_params(params),
         "inputs_hash": inputs_hash,
         "code_version": code_version(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if extra:
         record.update(_to_jsonable(dict(extra)))

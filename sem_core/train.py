@@ -1,8 +1,9 @@
 """U-Net training loop: AdamW, cosine/one-cycle schedule, clipping, early stopping, exact resume.
 
 Outputs in ``out_dir``: ``last.ckpt`` and ``best.ckpt`` (see :mod:`sem_core.checkpoint`),
-``metrics.csv`` (one row per epoch: epoch, step, train_loss, val_loss, val_psnr, lr,
-seconds) and ``metrics.json`` (the last row, the best epoch, provenance). An "epoch" is
+``metrics.csv`` (one row per epoch: epoch, step, train_loss, val_loss, val_psnr, lr) and
+``metrics.json`` (the last row, the best epoch, provenance): byte-identical for the same inputs,
+parameters, code and seed. Wall time goes to ``timing.csv`` (epoch, seconds) only. An "epoch" is
 ``steps_per_epoch`` optimiser steps on random patches, followed by validation.
 """
 
@@ -43,10 +44,11 @@ METRICS_SCHEMA = pa.DataFrameSchema(
         "val_loss": pa.Column(float),
         "val_psnr": pa.Column(float),
         "lr": pa.Column(float, pa.Check.ge(0)),
-        "seconds": pa.Column(float, pa.Check.ge(0)),
     },
     strict=True, coerce=True,
 )
+TIMING_FILE = "timing.csv"
+"""Per-epoch wall time (``epoch``, ``seconds``): kept out of ``metrics.csv``/``metrics.json``, which are hashed."""
 
 
 @dataclass(frozen=True)
@@ -163,13 +165,21 @@ def _validate(model, loss_fn, noisy: np.ndarray, clean: np.ndarray, setup: Devic
     return float(np.mean(losses)), float(np.mean(psnrs))
 
 
-def _append_metrics(out_dir: Path, row: Mapping[str, Any], *, keep_epochs: int | None = None) -> None:
-    csv = out_dir / "metrics.csv"
+def _append_csv(csv: Path, row: Mapping[str, Any], *, keep_epochs: int | None, schema: Any = None) -> None:
     old = pd.read_csv(csv) if csv.is_file() else None
     if old is not None and keep_epochs is not None:
         old = old[old["epoch"] <= keep_epochs]
     frame = pd.DataFrame([dict(row)]) if old is None else pd.concat([old, pd.DataFrame([dict(row)])])
-    METRICS_SCHEMA.validate(frame).to_csv(csv, index=False)
+    (schema.validate(frame) if schema is not None else frame).to_csv(csv, index=False)
+
+
+def _append_metrics(out_dir: Path, row: Mapping[str, Any], *, keep_epochs: int | None = None) -> None:
+    """Append an epoch's row: the metrics to ``metrics.csv``, its wall time to ``timing.csv``."""
+    row = dict(row)
+    seconds = row.pop("seconds", None)
+    _append_csv(out_dir / "metrics.csv", row, keep_epochs=keep_epochs, schema=METRICS_SCHEMA)
+    if seconds is not None:
+        _append_csv(out_dir / TIMING_FILE, {"epoch": row["epoch"], "seconds": seconds}, keep_epochs=keep_epochs)
 
 
 def train_model(
@@ -295,8 +305,9 @@ def train_model(
             model=ema.module.state_dict(), raw_model=model.state_dict(), ema=ema.state_dict())
         return dict(**weights, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                     rng={"sampler": json.dumps(rng.bit_generator.state), "torch": torch.get_rng_state()},
-                    step=st["step"], epoch=st["epoch"], state=dict(st), config=config, data_hash=data.data_hash,
-                    val_metrics=dict(val_metrics), provenance=provenance)
+                    step=st["step"], epoch=st["epoch"], state={k: v for k, v in st.items() if k != "seconds"},
+                    config=config, data_hash=data.data_hash,
+                    val_metrics={k: v for k, v in val_metrics.items() if k != "seconds"}, provenance=provenance)
 
     train_step = make_train_step(run_model, loss_fn, optimizer, scheduler, setup, grad_clip=grad_clip)
     pending: list[torch.Tensor] = []
@@ -332,7 +343,8 @@ def train_model(
                     st["bad_epochs"] += 1
                     st["stopped_early"] = bool(early_stopping_patience) and st["bad_epochs"] >= early_stopping_patience
                 _append_metrics(out, row, keep_epochs=st["epoch"] - 1)
-                summary = dict(row, best_val_loss=st["best_val_loss"], best_epoch=st["best_epoch"],
+                summary = dict({k: v for k, v in row.items() if k != "seconds"}, best_val_loss=st["best_val_loss"],
+                               best_epoch=st["best_epoch"],
                                experiment=experiment_name, stopped_early=st["stopped_early"], provenance=provenance)
                 (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
                 save_checkpoint(out / "last.ckpt", payload(row))

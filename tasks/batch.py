@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from skimage.restoration import estimate_sigma
 
 from sem_core.denoise.base import Denoiser, denoise_image, describe_denoiser, from_unit_float, to_unit_float
-from sem_core.io.ome_zarr import build_pyramid, create_multiscale, write_level0_block
+from sem_core.io.ome_zarr import write_image
 from sem_core.io.sem_tiff import read_sem_image
 from sem_core.parallel import denoise_zarr, open_source_array
 from sem_core.provenance import make_provenance
@@ -118,12 +118,8 @@ def _denoise_image_file(src: Path, out: Path, denoiser: Denoiser) -> dict[str, A
     provenance = make_provenance(params=desc, inputs_hash=image.meta.sha256,
                                  extra={"stage": "batch_denoise", "source": str(src), **desc})
     shape = tuple(int(n) for n in result.shape)
-    n_levels = max(1, min(4, int(np.log2(max(1, min(shape) // 128))) + 1))
-    group = create_multiscale(out, shape=shape, dtype=result.dtype, n_levels=n_levels,
-                              pixel_size_nm=image.meta.pixel_size_nm or 1.0, name=f"denoised_{denoiser.name}",
-                              attrs={"provenance": provenance})
-    write_level0_block(group, result, row=0, col=0)
-    build_pyramid(group, method="mean")
+    write_image(out, result, pixel_size_nm=image.meta.pixel_size_nm or 1.0, name=f"denoised_{denoiser.name}",
+                attrs={"provenance": provenance})
     y_written = to_unit_float(result)
     return {"height": shape[0], "width": shape[1], "sigma_in": _noise_sigma(x), "sigma_out": _noise_sigma(y_written),
             "mean_abs_change": float(np.mean(np.abs(y_written - x)))}

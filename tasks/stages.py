@@ -1,15 +1,13 @@
-"""Pipeline stages as cached Prefect tasks.
+"""Pipeline stages as cached Prefect tasks, composed from the stage table (:mod:`sem_pipeline.stages`).
 
-Each stage task runs *one* stage command — the same function the ``sem-denoise`` CLI and the
-DVC stage run (``sem_cli.<module>.<command>``), which unpacks the typed config into keyword
-arguments of one ``sem_core`` call and writes the stage's outputs. Sharing that function keeps
-Prefect, DVC and the CLI from drifting apart. The task then returns the content hashes of the
-stage's outputs.
+A stage task runs :func:`sem_pipeline.run.execute_stage`, the same runner ``dvc repro`` runs
+(``sem-denoise stages run <name>``), and returns the content hashes of the stage's outputs.
 
-Cache key (see :mod:`tasks.caching`): the content of the stage's input paths, the values of the
-config sections the stage reads (not the whole params file: a changed training parameter must
-not invalidate the simulator), the stage's ``sem_core``/``sem_cli`` code, and this module's
-source. Missing outputs drop the cached record, so a deleted output is rebuilt.
+Its cache key is :func:`sem_pipeline.keys.stage_key`: the stage's data dependencies by content,
+the config sections it reads, the source files of the modules its command imports and its
+definition in the table. ``sem-denoise stages run`` stores its result under the same key
+(:func:`record_stage_result`), so after ``dvc repro`` the Prefect pipeline finds every stage cached.
+A missing output drops the cached record, so a deleted output is rebuilt.
 
 The resolved config (profile and overrides applied) is written once per flow run to a YAML file
 that the commands read with ``profile="default"``.
@@ -17,68 +15,19 @@ that the commands read with ``profile="default"``.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-import typer
 import yaml
 from prefect import Task, task
 
-from sem_core.provenance import hash_params
+from sem_pipeline.keys import stage_key
+from sem_pipeline.run import execute_stage
+from sem_pipeline.stages import Stage, build_stages
 
-from .caching import content_cache_key, hash_content
+from .caching import _drop_stale_record
 
-__all__ = ["StageSpec", "STAGES", "write_resolved_params", "stage_task", "stage_config"]
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    """How a stage is run and keyed.
-
-    Attributes
-    ----------
-    command : str
-        ``"module:function"`` of the stage command (called with ``params=``, ``profile=`` and extra kwargs).
-    sections : tuple of str
-        Top-level config sections the stage reads (``seed`` and ``paths`` are always included).
-    code : tuple of str
-        Modules/packages whose source is part of the cache key.
-    params_kw : str
-        Name of the command's params-file argument.
-    """
-
-    command: str
-    sections: tuple[str, ...]
-    code: tuple[str, ...] = field(default_factory=tuple)
-    params_kw: str = "params"
-
-
-STAGES: dict[str, StageSpec] = {
-    "ingest": StageSpec("sem_cli.ingest:ingest_cmd", ("ingest",),
-                        ("sem_cli.ingest", "sem_core.ingest", "sem_core.io.sem_tiff", "sem_core.registration")),
-    "noise_fit": StageSpec("sem_cli.noise:fit_cmd", ("noise_fit",),
-                           ("sem_cli.noise", "sem_core.synth.calibrate", "sem_core.synth.imaging",
-                            "sem_core.synth.noise_stats", "sem_core.synth.real_pairs"), params_kw="params_path"),
-    "chunk": StageSpec("sem_cli.chunk:chunk_cmd", ("ingest", "datasets"),
-                       ("sem_cli.chunk", "sem_core.synth.dataset", "sem_core.io.zarr_store")),
-    "synth_wafers": StageSpec("sem_cli.synth:wafers_cmd", ("datasets", "imaging", "specimen"),
-                              ("sem_cli.synth", "sem_core.synth", "sem_core.io.zarr_store")),
-    "synth_scan": StageSpec("sem_cli.synth:scan_cmd", ("scan", "imaging", "specimen"),
-                            ("sem_cli.synth", "sem_core.synth", "sem_core.io.ome_zarr")),
-    "train": StageSpec("sem_cli.train:train_cmd", ("train",),
-                       ("sem_cli.train", "sem_core.train", "sem_core.models", "sem_core.losses", "sem_core.checkpoint",
-                        "sem_core.patches")),
-    "denoise": StageSpec("sem_cli.denoise:denoise_cmd", ("denoise",),
-                         ("sem_cli.denoise", "sem_core.denoise", "sem_core.parallel", "sem_core.io.ome_zarr")),
-    "evaluate": StageSpec("sem_cli.evaluate:evaluate_cmd", ("evaluate", "imaging", "specimen"),
-                          ("sem_cli.evaluate", "sem_core.evaluate", "sem_core.metrics", "sem_core.denoise")),
-    "report": StageSpec("sem_cli.report:report_cmd", (),
-                        ("sem_cli.report", "sem_core.report", "sem_core.report_plots")),
-}
+__all__ = ["write_resolved_params", "load_stage", "stage_task", "record_stage_result"]
 
 
 def write_resolved_params(params: Any, path: Path) -> Path:
@@ -95,54 +44,47 @@ def write_resolved_params(params: Any, path: Path) -> Path:
     return path
 
 
-def stage_config(params: Any, stage: str, *, method: str | None = None) -> dict[str, Any]:
-    """The config values stage ``stage`` reads: ``seed``, ``paths`` and its sections (JSON-ready), plus its command.
+def load_stage(name: str, params_file: str, *, train: bool, real_data: bool) -> tuple[Stage, dict[str, Any]]:
+    """The stage ``name`` of the table built from the resolved params file, and the config dump."""
+    from sem_core.config import load_params
 
-    With ``method`` (the ``denoise`` stage), the ``denoise`` section keeps only that method's
-    parameters and calibration besides the shared keys, so tuning one method does not
-    invalidate the others' outputs.
+    params = load_params(params_file, profile="default")
+    return build_stages(params, train=train, real_data=real_data)[name], params.model_dump(mode="json")
+
+
+def _stage_cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    stage, config = load_stage(parameters["name"], parameters["params_file"], train=parameters["train"],
+                               real_data=parameters["real_data"])
+    key = stage_key(stage, config)
+    if any(not Path(p).exists() for p in stage.all_outputs):
+        _drop_stale_record(context, key)
+    return key
+
+
+def _run_stage(name: str, *, params_file: str, train: bool = True, real_data: bool = True) -> dict[str, Any]:
+    """Run stage ``name`` (see :func:`sem_pipeline.run.execute_stage`)."""
+    stage, config = load_stage(name, params_file, train=train, real_data=real_data)
+    return execute_stage(stage, params_file=params_file, profile="default", key=stage_key(stage, config),
+                         route="prefect")
+
+
+_BASE = task(_run_stage, name="stage", persist_result=True, cache_key_fn=_stage_cache_key)
+
+
+def stage_task(name: str) -> Task:
+    """The cached Prefect task of stage ``name`` (named ``stage-<name>`` in the UI)."""
+    return _BASE.with_options(name=f"stage-{name}", task_run_name=name)
+
+
+def record_stage_result(key: str, result: dict[str, Any]) -> None:
+    """Store ``result`` as the cached result of the stage task whose cache key is ``key``.
+
+    Called by ``sem-denoise stages run`` (the ``dvc repro`` route) so that the Prefect pipeline
+    then finds the stage cached instead of running it again.
     """
-    spec = STAGES[stage]
-    dumped = params.model_dump(mode="json")
-    config = {key: dumped[key] for key in ("seed", "paths", *spec.sections)}
-    config["command"] = spec.command
-    if method is not None and "denoise" in config:
-        section = config["denoise"]
-        kept = {k: v for k, v in section.items() if not isinstance(v, dict) or k == method}
-        kept["calibration"] = {method: section.get("calibration", {}).get(method)}
-        config["denoise"] = kept
-    return config
+    from prefect.filesystems import LocalFileSystem
+    from prefect.results import ResultStore
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
-
-def _resolve_command(command: str) -> Any:
-    module, _, name = command.partition(":")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise ImportError(f"stage command {command!r} is not available: {exc}") from exc
-
-
-def _run_stage(stage: str, *, params_file: str, config: Mapping[str, Any], inputs: list[str], outputs: list[str],
-               call: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the stage command, then hash its outputs. ``config`` and ``inputs`` only feed the cache key."""
-    spec = STAGES[stage]
-    command = _resolve_command(spec.command)
-    try:
-        command(**{spec.params_kw: Path(params_file)}, profile="default", **dict(call))
-    except (typer.Exit, click.exceptions.Exit) as exc:
-        if getattr(exc, "exit_code", 1):
-            raise RuntimeError(f"stage {stage} failed (exit code {exc.exit_code}); see its log above") from exc
-    missing = [o for o in outputs if not Path(o).exists()]
-    if missing:
-        raise FileNotFoundError(f"stage {stage} finished but did not write {missing}")
-    return {"stage": stage, "outputs": {o: hash_content(o) for o in outputs}, "config_hash": hash_params(config)}
-
-
-_BASE = task(_run_stage, name="stage", persist_result=True)
-
-
-def stage_task(stage: str) -> Task:
-    """The cached Prefect task of ``stage`` (named ``stage-<name>`` in the UI)."""
-    spec = STAGES[stage]
-    key_fn = content_cache_key(inputs=["inputs"], outputs=["outputs"], ignore=["params_file"], code=spec.code)
-    return _BASE.with_options(name=f"stage-{stage}", cache_key_fn=key_fn, task_run_name=f"{stage}")
+    store = ResultStore(result_storage=LocalFileSystem(basepath=str(PREFECT_LOCAL_STORAGE_PATH.value())))
+    store.write(result, key=key)

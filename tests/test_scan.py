@@ -99,7 +99,7 @@ def test_scan_layout_metadata_and_defects(tmp_path):
     root = zarr.open_group(path, mode="r")
     meta = root.attrs[ATTRS_KEY]
     assert meta["complete"] is True and meta["simulator"]["seed"] == 5
-    assert set(meta["provenance"]) >= {"params_hash", "inputs_hash", "code_version", "created"}
+    assert set(meta["provenance"]) >= {"params_hash", "inputs_hash", "code_version"}
     assert root["0"].chunks == (64, 64) and root["0"].shape == (200, 200)
     assert open_multiscale(path, 2).shape == (50, 50)
     # label pyramid keeps the 5x5 particle visible at level 2

@@ -87,7 +87,8 @@ def test_training_lowers_the_loss_and_writes_metrics_and_checkpoints(tmp_path):
     res = train_model(dataset_path=store, out_dir=tmp_path / "run", experiment_name="t", steps=24, seed=1,
                       early_stopping_patience=None, **TINY)
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
-    assert list(metrics.columns) == ["epoch", "step", "train_loss", "val_loss", "val_psnr", "lr", "seconds"]
+    assert list(metrics.columns) == ["epoch", "step", "train_loss", "val_loss", "val_psnr", "lr"]
+    assert list(pd.read_csv(tmp_path / "run" / "timing.csv").columns) == ["epoch", "seconds"]
     assert list(metrics["epoch"]) == [1, 2, 3, 4, 5, 6] and metrics["step"].iloc[-1] == 24 == res.steps
     assert metrics["train_loss"].iloc[-1] < 0.7 * metrics["train_loss"].iloc[0]
     summary = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -13,7 +13,11 @@ import pandas as pd
 from ..schemas.metrics import DEFECT_METRICS_SCHEMA, DOSE_SCHEMA, METRICS_SCHEMA, SUMMARY_SCHEMA
 from .summary import metric_label
 
-__all__ = ["write_metrics", "read_metrics"]
+__all__ = ["TIMING_COLUMNS", "TIMING_FILE", "write_metrics", "read_metrics"]
+
+TIMING_COLUMNS = ("seconds", "mpix_per_s")
+"""Wall-time columns: they change run to run, so they go to :data:`TIMING_FILE`, not into the hashed tables."""
+TIMING_FILE = "timing.csv"
 
 
 def _json_number(x: float) -> float | None:
@@ -38,7 +42,9 @@ def write_metrics(
     ``metrics.json`` (flat DVC metrics: the mean of every metric under
     ``"<dataset>/<label>/<metric>"``, label from :func:`metric_label`; non-finite means are
     ``null``), ``provenance.json`` (``provenance`` plus the per-item errors). The Parquet files
-    also carry the provenance in their metadata (key ``sem_denoise``).
+    also carry the provenance in their metadata (key ``sem_denoise``). The wall-time columns
+    (:data:`TIMING_COLUMNS`) go to ``timing.csv`` only, so the other files are byte-identical
+    for the same inputs, parameters and code.
 
     Returns
     -------
@@ -51,9 +57,17 @@ def write_metrics(
     out.mkdir(parents=True, exist_ok=True)
     prov = json.dumps(dict(provenance), sort_keys=True, default=str)
     written: dict[str, Path] = {}
-    frames = {"per_image": METRICS_SCHEMA.validate(table), "summary": SUMMARY_SCHEMA.validate(summary)}
+    table = METRICS_SCHEMA.validate(table)
+    timed = [c for c in TIMING_COLUMNS if c in table.columns]
+    if timed:
+        keys = ["dataset", "split", "method", "experiment", "image_index"]
+        table[keys + timed].to_csv(out / TIMING_FILE, index=False)
+        written[TIMING_FILE] = out / TIMING_FILE
+    summary = summary[~summary["metric"].isin(TIMING_COLUMNS)]
+    frames = {"per_image": table.drop(columns=timed), "summary": SUMMARY_SCHEMA.validate(summary)}
     if dose_table is not None:
-        frames["dose"] = DOSE_SCHEMA.validate(dose_table)
+        frames["dose"] = DOSE_SCHEMA.validate(dose_table.drop(columns=[c for c in TIMING_COLUMNS
+                                                                         if c in dose_table.columns]))
     if defect_table is not None and len(defect_table):
         frames["defect_metrics"] = DEFECT_METRICS_SCHEMA.validate(defect_table)
     for name, frame in frames.items():

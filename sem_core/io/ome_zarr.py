@@ -11,6 +11,7 @@ and is read back by ``ome_zarr.reader`` (and napari's ome-zarr plugin). Our own 
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,6 +36,8 @@ __all__ = [
     "open_multiscale",
     "open_multiscale_group",
     "level_shapes",
+    "default_n_levels",
+    "write_image",
 ]
 
 ATTRS_KEY = "sem_denoise"
@@ -44,6 +47,55 @@ _AXES = [{"name": "y", "type": "space", "unit": "nanometer"}, {"name": "x", "typ
 def level_shapes(shape: Sequence[int], n_levels: int) -> list[tuple[int, int]]:
     """Shapes of levels ``0..n_levels-1``: level k is ``floor(shape / 2**k)`` (at least 1 px)."""
     return [(max(1, int(shape[0]) >> k), max(1, int(shape[1]) >> k)) for k in range(n_levels)]
+
+
+def default_n_levels(shape: Sequence[int], *, coarsest_px: int = 256, max_levels: int = 8) -> int:
+    """Pyramid levels of an image: halve until the short side would drop below ``coarsest_px`` (1..``max_levels``).
+
+    The one rule for every OME-Zarr the project writes (a 4096² scan gets 5 levels, a 512² image 2).
+    """
+    short = max(1, min(int(n) for n in shape))
+    return int(min(max_levels, max(1, 1 + math.floor(math.log2(max(1.0, short / coarsest_px))))))
+
+
+def write_image(
+    path: str | Path,
+    image: np.ndarray,
+    *,
+    pixel_size_nm: float = 1.0,
+    name: str = "image",
+    attrs: Mapping[str, Any] | None = None,
+    component: str = "",
+    chunks: tuple[int, int] = (1024, 1024),
+    n_levels: int | None = None,
+) -> zarr.Group:
+    """Write a whole (H, W) image as a multiscale OME-Zarr image with its pyramid (mean downsampling).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.ome.zarr`` folder (created if missing; other components are kept).
+    image : np.ndarray
+        (H, W) integer or float image, stored with its dtype.
+    pixel_size_nm, name, attrs, component, chunks
+        As :func:`create_multiscale`.
+    n_levels : int, optional
+        Pyramid levels (default :func:`default_n_levels`).
+
+    Returns
+    -------
+    zarr.Group
+        The written multiscale group.
+    """
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"write_image expects a 2-D image, got shape {image.shape}")
+    group = create_multiscale(path, shape=image.shape, dtype=image.dtype, chunks=chunks,
+                              n_levels=n_levels or default_n_levels(image.shape), pixel_size_nm=pixel_size_nm,
+                              name=name, attrs=attrs, component=component)
+    write_level0_block(group, image, row=0, col=0)
+    build_pyramid(group, method="mean")
+    return group
 
 
 def _open_component(path: Path, component: str, *, mode: str) -> zarr.Group:

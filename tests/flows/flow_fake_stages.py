@@ -1,90 +1,46 @@
-"""Stand-in stage commands for the pipeline wiring test: same call signature as the real
-``sem_cli`` commands, instant, and each output's content is a hash of exactly what the real
-stage's output depends on (its inputs' content and its config section), so cache behaviour
-downstream is realistic. Every call is logged to ``calls.log`` in the working directory.
+"""Stand-in for every stage command in the pipeline wiring tests: instant, and each output's content is a hash
+of exactly what the real stage's output depends on (its data dependencies' content and its config sections), so
+cache behaviour downstream is realistic. Every call is logged (stage name) to ``calls.log`` in the working directory.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sem_core.config import load_params
 from sem_core.provenance import hash_params
-from tasks.caching import hash_content
+from sem_pipeline.keys import hash_path, section_values
+from sem_pipeline.stages import build_stages
 
 
-def _log(name: str) -> None:
-    with open("calls.log", "a") as fh:
-        fh.write(name + "\n")
+def _find_stage(command: str, params: Any, call: dict[str, Any]):
+    real = Path(params.paths.tin_balls_source).is_dir()
+    for train in (True, False):
+        for stage in build_stages(params, train=train, real_data=real).values():
+            if stage.command == command and dict(stage.call) == call:
+                return stage
+    raise LookupError(f"no stage runs {command} with {call}")
 
 
-def _write(path: Path, *parts) -> None:
-    path = Path(path)
-    if path.suffix in (".zarr", "") or path.name.endswith(".ome.zarr"):
-        path.mkdir(parents=True, exist_ok=True)
-        path = path / "data"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(hash_params([str(p) for p in parts]))
+def make_fake(command: str):
+    """A fake of the command function ``command`` (same call convention as the real one)."""
 
+    def fake(**kwargs: Any) -> None:
+        params_file = kwargs.pop("params", None) or kwargs.pop("params_path")
+        params = load_params(params_file, profile=kwargs.pop("profile"))
+        stage = _find_stage(command, params, kwargs)
+        with open("calls.log", "a") as fh:
+            fh.write(stage.name + "\n")
+        dump = params.model_dump(mode="json")
+        content = hash_params([[hash_path(d) for d in stage.deps if Path(d).exists()],
+                               section_values(dump, stage.sections)])
+        for out in stage.all_outputs:
+            out = Path(out)
+            if out.suffix in (".zarr", "") or out.name.endswith(".ome.zarr"):
+                out.mkdir(parents=True, exist_ok=True)
+                out = out / "data"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(content)
 
-def ingest(params, profile):
-    cfg = load_params(params, profile=profile)
-    _log("ingest")
-    src = hash_content(cfg.paths.tin_balls_source)
-    _write(cfg.paths.tin_balls_manifest, src, cfg.ingest.model_dump_json())
-    _write(cfg.paths.tin_balls_ingest_report, src)
-
-
-def noise_fit(params_path, profile):
-    cfg = load_params(params_path, profile=profile)
-    _log("noise_fit")
-    _write(cfg.paths.noise_model, hash_content(cfg.paths.tin_balls_manifest), cfg.noise_fit.model_dump_json())
-    _write(cfg.paths.noise_fit_report, "report")
-
-
-def chunk(params, profile):
-    cfg = load_params(params, profile=profile)
-    _log("chunk")
-    _write(cfg.paths.tin_balls_zarr, hash_content(cfg.paths.tin_balls_manifest), cfg.datasets.model_dump_json())
-
-
-def synth_wafers(params, profile):
-    cfg = load_params(params, profile=profile)
-    _log("synth_wafers")
-    _write(cfg.paths.wafers_zarr, hash_content(cfg.paths.noise_model), cfg.seed, cfg.datasets.model_dump_json(), cfg.imaging.model_dump_json())
-
-
-def synth_scan(params, profile):
-    cfg = load_params(params, profile=profile)
-    _log("synth_scan")
-    _write(Path(cfg.paths.scans_dir) / f"{cfg.scan.name}.ome.zarr", hash_content(cfg.paths.noise_model), cfg.seed, cfg.scan.model_dump_json())
-
-
-def train(params, profile):
-    cfg = load_params(params, profile=profile)
-    _log("train")
-    run = Path(cfg.paths.models_dir) / f"{cfg.train.experiment}_{cfg.train.dataset}"
-    data = cfg.paths.tin_balls_zarr if cfg.train.dataset == "tin_balls" else cfg.paths.wafers_zarr
-    _write(run / "best.ckpt", hash_content(data), cfg.train.model_dump_json())
-    _write(run / "metrics.csv", "epoch")
-
-
-def denoise(params, profile, input, output, method, model):
-    cfg = load_params(params, profile=profile)
-    _log(f"denoise:{method}")
-    _write(output, hash_content(input), method, hash_content(model) if model else "",
-           cfg.denoise.method_params(method))
-
-
-def evaluate(params, profile, model):
-    cfg = load_params(params, profile=profile)
-    _log("evaluate")
-    ckpts = [hash_content(m.partition("=")[2]) for m in model or []]
-    _write(Path(cfg.paths.reports_dir) / "metrics" / "per_image.txt", *ckpts, cfg.evaluate.model_dump_json(),
-           hash_content(cfg.paths.wafers_zarr))
-
-
-def report(params, profile, curves):
-    cfg = load_params(params, profile=profile)
-    _log("report")
-    _write(Path(cfg.paths.reports_dir) / "index.html", hash_content(Path(cfg.paths.reports_dir) / "metrics"))
+    return fake
