@@ -38,9 +38,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from sem_core.device import (  # noqa: E402
-    DeviceSetup, autocast_context, make_scheduler, make_train_step, move_batch, select_device,
-)
+from sem_core.device import DeviceSetup, autocast_context, move_batch, select_device  # noqa: E402
+from sem_core.train_step import make_scheduler, make_train_step  # noqa: E402
 from sem_core.losses import build_loss  # noqa: E402
 from sem_core.models.unet import UNet  # noqa: E402
 from sem_core.patches import PatchSampler  # noqa: E402

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sem_core.rng import derive_rng  # noqa: E402
-from sem_core.synth.calibrate import fit_noise_model  # noqa: E402
+from sem_core.synth.noise_fit import fit_noise_model  # noqa: E402
 from sem_core.synth.imaging import apply_noise_to_clean, read_noise_model  # noqa: E402
 from sem_core.synth.noise_stats import make_flat_mask, measure_noise_stats  # noqa: E402
 from sem_core.synth.real_pairs import find_time_pairs, load_aligned_pair, load_aligned_pairs  # noqa: E402

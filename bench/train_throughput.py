@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from sem_core.device import make_scheduler, make_train_step, move_batch, select_device  # noqa: E402
+from sem_core.device import move_batch, select_device  # noqa: E402
+from sem_core.train_step import make_scheduler, make_train_step  # noqa: E402
 from sem_core.losses import build_loss  # noqa: E402
 from sem_core.models.unet import UNet  # noqa: E402
 from sem_core.patches import PatchSampler  # noqa: E402

@@ -14,7 +14,7 @@ from sem_core.config import Params, ParamsError, load_params
 __all__ = ["ParamsOpt", "ProfileOpt", "console", "err_console", "read_params", "quiet_telemetry"]
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # an error stays on one line
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="Parameters file.", envvar="SEM_PARAMS")]
 ProfileOpt = Annotated[

@@ -103,12 +103,15 @@ def denoise_cmd(
             files = list_image_files(input)
             if not files:
                 raise _fail(f"no SEM images (.tif, .tiff, .png) in {input}", code=1)
+            first_error = None
             for f in files:
                 try:
                     sample = to_unit_float(crop_center(read_sem_image(f).data, size=SAMPLE_PX))
                     break
-                except SemReadError:
-                    continue
+                except SemReadError as exc:
+                    first_error = first_error or exc
+            if sample is None:
+                raise _fail(f"no readable SEM image in {input}: {_one_line(first_error)}", code=1)
         denoiser, info = configured_denoiser(dcfg, name, sample=sample, clean_sample=clean_sample,
                                              overrides=_parse_sets(sets), calibration=calibration, checkpoint=ckpt)
     except (ValueError, TypeError, FileNotFoundError, ImportError, OSError) as exc:

@@ -77,7 +77,7 @@ def fit_cmd(
     """Fit the noise model to the real pairs; write paths.noise_model and paths.noise_fit_report."""
     from sem_core.provenance import hash_tree, make_provenance
     from sem_core.rng import derive_rng
-    from sem_core.synth.calibrate import fit_noise_model, flatten_report, make_noise_stats_table
+    from sem_core.synth.noise_fit import fit_noise_model, flatten_report, make_noise_stats_table
     from sem_core.synth.imaging import write_noise_model
     from sem_core.synth.real_pairs import load_aligned_pairs
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -128,7 +129,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
 
                 with safe_open(str(path), framework="pt") as fh:
                     card = json.loads((fh.metadata() or {})["card"])
-        except (OSError, KeyError, json.JSONDecodeError) as exc:
+        except (OSError, KeyError, json.JSONDecodeError, SafetensorError) as exc:
             raise ValueError(f"cannot load release model {path}: {exc}") from exc
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         arch = card["architecture"]

@@ -2,22 +2,19 @@
 
 CUDA: bfloat16 autocast and ``channels_last`` memory format (tensor cores, no loss
 scaling needed). CPU: plain float32 and the default (NCHW) layout, so that CPU runs
-are bit-reproducible. :func:`move_batch`, :func:`make_scheduler` and :func:`make_train_step` are the step machinery that
-``sem_core.train`` and the benchmarks share (torch only, so it runs where the data
-stack is not installed).
+are bit-reproducible. :func:`move_batch` puts a host batch on the device (the optimiser step and
+the learning-rate schedule are in :mod:`sem_core.train_step`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 import torch
 
-__all__ = ["DeviceSetup", "autocast_context", "make_scheduler", "make_train_step", "move_batch", "select_device"]
+__all__ = ["DeviceSetup", "autocast_context", "move_batch", "select_device"]
 
 
 @dataclass(frozen=True)
@@ -86,36 +83,6 @@ def autocast_context(setup: DeviceSetup) -> Iterator[None]:
         yield
 
 
-def make_train_step(
-    model: torch.nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, scheduler: Any,
-    setup: DeviceSetup, *, grad_clip: float | None,
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """One optimiser step on a batch (B, 1, P, P) already on the device; returns the detached loss."""
-
-    def step(noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast_context(setup):
-            pred = model(noisy)
-        loss = loss_fn(pred, clean)
-        loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        scheduler.step()
-        return loss.detach()
-
-    return step
-
-
 def move_batch(arr: np.ndarray, setup: DeviceSetup) -> torch.Tensor:
     """Host float32 batch (B, C, H, W) -> tensor on ``setup.device`` in ``setup.memory_format``."""
     return torch.from_numpy(arr).to(setup.device, non_blocking=True).contiguous(memory_format=setup.memory_format)
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, *, schedule: str, lr: float, steps: int) -> Any:
-    """Per-step learning-rate schedule: ``"cosine"`` (to lr/100) or ``"onecycle"`` over ``steps``."""
-    if schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=lr * 0.01)
-    if schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-    raise ValueError(f"unknown schedule {schedule!r}; expected 'cosine' or 'onecycle'")

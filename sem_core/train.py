@@ -27,7 +27,8 @@ import zarr
 from torch.optim.swa_utils import AveragedModel
 
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
-from .device import DeviceSetup, autocast_context, make_scheduler, make_train_step, move_batch, select_device
+from .device import DeviceSetup, autocast_context, move_batch, select_device
+from .train_step import make_scheduler, make_train_step
 from .losses import build_loss
 from .models.unet import UNet
 from .patches import PatchSampler, crop_validation_images, resolve_augment

@@ -1,4 +1,8 @@
-"""Thin Prefect tasks around ``sem_core`` (load inputs, one library call, write outputs, return paths/hashes).
+"""Prefect tasks: the pipeline's stage tasks and the batch-inbox tasks.
+
+The stage tasks (:mod:`tasks.stages`) run each stage's ``sem-denoise`` command function through
+the stage runner of :mod:`sem_pipeline.run`, exactly what ``dvc repro`` runs; the batch tasks
+(:mod:`tasks.batch`) call ``sem_core`` directly (read one item, denoise, write OME-Zarr).
 
 Importing this package applies the project's Prefect defaults (analytics off, persisted
 results under ``.prefect/results``) before Prefect itself is imported.

@@ -18,7 +18,10 @@ everywhere inside it. ``"mean"`` averages the channels and rounds back to the na
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,6 +218,18 @@ def _select_channel(arr: np.ndarray, is_rgb: bool, channel: str) -> tuple[np.nda
     return np.ascontiguousarray(arr[..., "RGB".index(name)]), name
 
 
+@contextlib.contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """Silence tifffile's logger while reading a file (its failures become a SemReadError naming the file)."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def read_sem_image(path: str | Path, *, crop_rows: int | None = None, channel: str = "auto") -> SemImage:
     """Read one SEM image file as a grey image without its data bar.
 
@@ -245,7 +260,8 @@ def read_sem_image(path: str | Path, *, crop_rows: int | None = None, channel: s
         raise ValueError(f"crop_rows must be >= 0, got {crop_rows}")
     try:
         sha = hash_file(path)
-        arr, vendor, meta, is_rgb = _read_raw(path)
+        with _quiet_tifffile():  # its own warnings would precede (and duplicate) our one-line error
+            arr, vendor, meta, is_rgb = _read_raw(path)
     except SemReadError:
         raise
     except Exception as exc:  # tifffile/Pillow raise many types for truncated or foreign files

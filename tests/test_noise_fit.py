@@ -9,7 +9,7 @@ import pytest
 import yaml
 from scipy import ndimage as ndi
 
-from sem_core.synth.calibrate import (
+from sem_core.synth.noise_fit import (
     compute_fir_acf,
     fit_noise_model,
     flatten_report,

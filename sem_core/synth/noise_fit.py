@@ -1,4 +1,4 @@
-"""Calibrate the SEM noise model against real (noisy, clean) pairs and check the fit.
+"""The noise fit: fit the SEM noise model to real (noisy, clean) pairs and check it.
 
 1. Measure the real statistics with :func:`measure_noise_stats` (the one estimator).
 2. Closed-form start: FIR taps from the fast-axis autocorrelation (lags 1-2, unit DC gain); gain
