@@ -169,7 +169,7 @@ def _validate(model, loss_fn, noisy: np.ndarray, clean: np.ndarray, setup: Devic
 def _append_csv(csv: Path, row: Mapping[str, Any], *, keep_epochs: int | None, schema: Any = None) -> None:
     old = pd.read_csv(csv) if csv.is_file() else None
     if old is not None and keep_epochs is not None:
-        old = old[old["epoch"] <= keep_epochs]
+        old = old[old["epoch"] <= keep_epochs].reindex(columns=list(row))  # a file of an older layout: its columns
     frame = pd.DataFrame([dict(row)]) if old is None else pd.concat([old, pd.DataFrame([dict(row)])])
     (schema.validate(frame) if schema is not None else frame).to_csv(csv, index=False)
 

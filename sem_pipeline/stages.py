@@ -42,7 +42,7 @@ class Stage:
     command : str
         ``"module:function"`` of the ``sem-denoise`` command function it runs.
     call : mapping
-        Keyword arguments of that call besides the params file and profile (paths as strings).
+        Keyword arguments of that call besides the params file and profile (as the typed CLI passes them).
     sections : tuple of str
         Dotted config keys it reads (``"seed"``, ``"train"``, ``"denoise.nlm"``).
     deps : tuple of Path
@@ -159,7 +159,7 @@ def build_stages(params: Any, *, train: bool = True, real_data: bool = True) -> 
         model = checkpoints.get("wafers") if method == "unet" else None
         stages.append(Stage(
             f"denoise_{method}", "sem_cli.denoise:denoise_cmd",
-            call={"input": str(p.scan), "output": str(out), "method": method, "model": str(model) if model else None},
+            call={"input": p.scan, "output": out, "method": method, "model": model},
             sections=_denoise_sections(params.denoise, method), deps=(p.scan, *([model] if model else [])),
             outs=(out,), desc=f"sem-denoise denoise {p.scan} {out} --method {method}"
                               + (f" --model {model}" if model else "")))
@@ -175,7 +175,7 @@ def build_stages(params: Any, *, train: bool = True, real_data: bool = True) -> 
     curves = [p.training_files(d)["curves"] for d in checkpoints]
     report_inputs = [metrics_dir / f for f in METRIC_FILES if f.endswith((".parquet", ".npz", ".json"))]
     stages.append(Stage(
-        "report", "sem_cli.report:report_cmd", call={"curves": [str(c) for c in curves] or None},
+        "report", "sem_cli.report:report_cmd", call={"curves": curves or None},
         deps=(*report_inputs, *curves), outs=(p.report,),
         desc="sem-denoise report" + "".join(f" --curves {c}" for c in curves)))
     # Room for the release stage (sem_cli/release.py:release_cmd, params section ``release``): it reads

@@ -13,6 +13,7 @@ takes a few milliseconds.
 from __future__ import annotations
 
 import ast
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -60,8 +61,16 @@ def _imported_names(path: Path, module: str) -> set[str]:
     return names
 
 
-@lru_cache(maxsize=64)
+_LOCK = threading.Lock()  # ast.parse is not safe in concurrent threads on CPython 3.11 (stage keys run in parallel)
+
+
 def _trace(module: str, root: Path) -> frozenset[str]:
+    with _LOCK:
+        return _trace_locked(module, root)
+
+
+@lru_cache(maxsize=64)
+def _trace_locked(module: str, root: Path) -> frozenset[str]:
     seen: set[str] = set()
     todo = [module]
     while todo:
