@@ -13,7 +13,9 @@ import datetime as _dt
 import importlib
 import json
 import platform
+import contextlib
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,9 @@ from .stages import Stage
 from .trace import REPO_ROOT
 
 __all__ = ["StageError", "execute_stage", "resolve_command"]
+
+
+_EXCLUSIVE = threading.Lock()  # one `exclusive` stage at a time per process (see Stage.exclusive)
 
 
 class StageError(RuntimeError):
@@ -77,7 +82,7 @@ def execute_stage(stage: Stage, *, params_file: str | Path, profile: str | None,
     version = code_version_of(code_digests(stage.code))
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
-    with use_code_version(version):
+    with _EXCLUSIVE if stage.exclusive else contextlib.nullcontext(), use_code_version(version):
         try:
             command(**{stage.params_kw: Path(params_file)}, profile=profile, **dict(stage.call))
         except click.exceptions.Exit as exc:

@@ -59,6 +59,9 @@ class Stage:
         Name of the command's params-file argument.
     desc : str
         The equivalent ``sem-denoise`` command line (documentation in dvc.yaml).
+    exclusive : bool
+        Uses process-wide state (torch's global RNG and thread pool): never run concurrently with another
+        exclusive stage in one process, or its result would depend on the interleaving.
     """
 
     name: str
@@ -72,6 +75,7 @@ class Stage:
     plots: tuple[tuple[Path, str, str], ...] = ()
     params_kw: str = "params"
     desc: str = ""
+    exclusive: bool = False
 
     @property
     def module(self) -> str:
@@ -151,7 +155,8 @@ def build_stages(params: Any, *, train: bool = True, real_data: bool = True) -> 
             stages.append(Stage(
                 f"train_{dataset}", "sem_cli.train:train_cmd", call={"dataset": dataset}, sections=("seed", "train"),
                 deps=tuple(data), outs=(files["best"], files["last"]), metrics=(files["metrics_json"],),
-                plots=((files["curves"], "step", "val_psnr"),), desc=f"sem-denoise train --dataset {dataset}"))
+                plots=((files["curves"], "step", "val_psnr"),), desc=f"sem-denoise train --dataset {dataset}",
+                exclusive=True))
             checkpoints[dataset] = files["best"]
     methods = [params.denoise.method] + (["unet"] if "wafers" in checkpoints else [])
     for method in dict.fromkeys(methods):
