@@ -1,0 +1,40 @@
+"""dvc.yaml is generated from the stage table: the committed file must be what the table gives now."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from sem_core.config import load_params
+from sem_pipeline.dvc_yaml import render_dvc_yaml
+from sem_pipeline.stages import build_stages
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_dvc_yaml_is_generated_from_the_stage_table():
+    params = load_params(ROOT / "params.yaml")
+    expected = render_dvc_yaml(params)
+    assert (ROOT / "dvc.yaml").read_text() == expected, "dvc.yaml is stale: run `sem-denoise stages dvc-yaml --write`"
+
+
+def test_every_stage_runs_the_shared_runner_and_writes_the_table_outputs():
+    params = load_params(ROOT / "params.yaml")
+    doc = yaml.safe_load(render_dvc_yaml(params))
+    stages = build_stages(params)
+    assert list(doc["stages"]) == list(stages)
+    for name, entry in doc["stages"].items():
+        assert entry["cmd"] == f"sem-denoise stages run {name}"
+        outs = [o if isinstance(o, str) else next(iter(o)) for key in ("outs", "metrics", "plots")
+                for o in entry.get(key, [])]
+        assert outs == [p.as_posix() for p in stages[name].all_outputs]
+
+
+def test_default_pipeline_trains_and_scores_one_unet_per_dataset():
+    params = load_params(ROOT / "params.yaml")
+    stages = build_stages(params)
+    assert {"train_tin_balls", "train_wafers"} <= set(stages)
+    models = stages["evaluate"].call["model"]
+    assert sorted(m.partition(":")[0] for m in models) == ["tin_balls", "wafers"]
+    assert stages["denoise_unet"].call["model"] == stages["train_wafers"].outs[0]
