@@ -51,7 +51,8 @@ def train_cmd(
     run_dir = out or paths.run_dir(ds_name, experiment=name, seed=seed)
     run_seed = cfg.seed if seed is None else seed
     init_from = exp.init_from.format(seed=run_seed) if exp.init_from else None
-    if threads:
+    previous_threads = torch.get_num_threads()
+    if threads:  # CPU float sums depend on the thread count: the pipeline fixes it (byte-identical checkpoints)
         torch.set_num_threads(threads)
     console.print(f"train {name} on {data_path} (validate on {real_path}) -> {run_dir}\n  model {model_kwargs}\n"
                   f"  loss {loss_kwargs}")
@@ -69,6 +70,8 @@ def train_cmd(
     except ValueError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
+    finally:
+        torch.set_num_threads(previous_threads)
     console.print(
         f"done: {result.steps} steps, {result.epochs} epochs in {result.seconds:.1f} s; best val loss "
         f"{result.best_val_loss:.4f} (epoch {result.best_epoch}){' [stopped early]' if result.stopped_early else ''}"

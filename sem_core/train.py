@@ -280,6 +280,7 @@ def train_model(
     val_n, val_c = crop_validation_images(data.noisy_val, data.clean_val, size=val_crop,
                                           multiple=model.input_multiple, max_value=data.val_max_value)
     rng = derive_rng(seed, "train", "patches")
+    torch_state = None  # the training's own torch RNG: seeded, or restored on resume (never the process's state)
     st = dict(step=0, epoch=0, best_val_loss=math.inf, best_epoch=0, bad_epochs=0, loss_sum=0.0, loss_n=0,
               seconds=0.0, stopped_early=False)
     if resume and (out / "last.ckpt").is_file():
@@ -297,7 +298,7 @@ def train_model(
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         rng.bit_generator.state = json.loads(ckpt["rng"]["sampler"])
-        torch.set_rng_state(ckpt["rng"]["torch"].cpu())  # map_location moved it to the device
+        torch_state = ckpt["rng"]["torch"].cpu()  # map_location moved it to the device
         st.update(ckpt["state"])
     provenance = make_provenance(params=config, inputs_hash=data.data_hash, extra={"stage": "train"})
 
@@ -313,7 +314,11 @@ def train_model(
     train_step = make_train_step(run_model, loss_fn, optimizer, scheduler, setup, grad_clip=grad_clip)
     pending: list[torch.Tensor] = []
     bar = _progress(progress, total=steps, done=st["step"], name=experiment_name)
-    with bar as advance:
+    with bar as advance, torch.random.fork_rng(devices=[]):
+        if torch_state is None:
+            torch.manual_seed(int(derive_rng(seed, "train", "torch").integers(2**62)))
+        else:
+            torch.set_rng_state(torch_state)
         model.train()
         while st["step"] < steps and not st["stopped_early"]:
             tick = time.perf_counter()

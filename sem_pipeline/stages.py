@@ -27,6 +27,10 @@ from .trace import traced_files
 
 __all__ = ["Stage", "build_stages", "stage_graph", "DENOISE_SHARED_KEYS"]
 
+TRAIN_THREADS = 2
+"""torch CPU threads of the training stages: float sums depend on the thread count, so the pipeline fixes it
+(checkpoints are then byte-identical on any machine with the same CPU kernels, whatever its core count)."""
+
 DENOISE_SHARED_KEYS = ("chunk_px", "calibration_corr_len_px", "calibration_run_px", "scheduler", "num_workers")
 """Keys of the ``denoise`` section every denoising stage reads besides its method's own parameters."""
 
@@ -153,9 +157,9 @@ def build_stages(params: Any, *, train: bool = True, real_data: bool = True) -> 
             if exp.init_from:
                 data.append(Path(exp.init_from.format(seed=params.seed)))
             stages.append(Stage(
-                f"train_{dataset}", "sem_cli.train:train_cmd", call={"dataset": dataset}, sections=("seed", "train"),
+                f"train_{dataset}", "sem_cli.train:train_cmd", call={"dataset": dataset, "threads": TRAIN_THREADS}, sections=("seed", "train"),
                 deps=tuple(data), outs=(files["best"], files["last"]), metrics=(files["metrics_json"],),
-                plots=((files["curves"], "step", "val_psnr"),), desc=f"sem-denoise train --dataset {dataset}",
+                plots=((files["curves"], "step", "val_psnr"),), desc=f"sem-denoise train --dataset {dataset} --threads {TRAIN_THREADS}",
                 exclusive=True))
             checkpoints[dataset] = files["best"]
     methods = [params.denoise.method] + (["unet"] if "wafers" in checkpoints else [])
