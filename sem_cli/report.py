@@ -27,9 +27,11 @@ def report_cmd(
 
     from sem_core.evaluate import read_metrics
     from sem_core.report import load_panels, write_report
+    from sem_pipeline.paths import pipeline_paths
 
     cfg = read_params(params, profile)
-    source = metrics_dir or cfg.paths.reports_dir / "metrics"
+    paths = pipeline_paths(cfg)
+    source = metrics_dir or paths.metrics_dir
     try:
         frames = read_metrics(source)
         panel_file = source / "panels.npz"
@@ -50,7 +52,7 @@ def report_cmd(
         raise typer.Exit(1) from exc
     if provenance:
         provenance.pop("errors", None)
-    path = write_report(out or cfg.paths.reports_dir, metrics_table=frames["per_image"], summary=frames["summary"],
+    path = write_report(out or paths.report.parent, metrics_table=frames["per_image"], summary=frames["summary"],
                         dose_table=frames.get("dose"), panels=panels, training_curves=training,
                         defect_table=frames.get("defect_metrics"),
                         provenance=provenance)

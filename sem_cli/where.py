@@ -11,18 +11,13 @@ from sem_core.config import load_params
 
 
 def list_outputs(params_path: Path, profile: str | None = None) -> list[tuple[str, Path, bool]]:
-    """Return ``(label, path, exists)`` for each product of the pipeline."""
-    paths = load_params(params_path, profile=profile).paths
-    items = [
-        ("Tin-balls manifest", paths.tin_balls_manifest),
-        ("Ingest report (bad files)", paths.tin_balls_ingest_report),
-        ("Noise-fit report", paths.noise_fit_report),
-        ("Tin-balls dataset (Zarr)", paths.tin_balls_zarr),
-        ("Wafers dataset (Zarr)", paths.wafers_zarr),
-        ("Wafer scans (OME-Zarr)", paths.scans_dir),
-        ("Denoised outputs (OME-Zarr)", paths.processed_dir),
-        ("Report", paths.reports_dir / "index.html"),
-    ]
+    """Return ``(stage, path, exists)`` for each output of the pipeline's stages (the stage table's names)."""
+    from sem_pipeline.stages import build_stages
+
+    stages = build_stages(load_params(params_path, profile=profile))
+    shown = ("summary.csv", "metrics.json")  # of the evaluation's many tables
+    items = [(s.name, p) for s in stages.values() for p in (*s.outs, *s.metrics)
+             if s.name != "evaluate" or p.name in shown]
     return [(label, p, p.exists()) for label, p in items]
 
 

@@ -10,7 +10,8 @@ same code files and config keys, so the DVC route invalidates on exactly the sam
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import functools
 from modulefinder import ModuleFinder
 from pathlib import Path
 
@@ -29,14 +30,15 @@ CONFIG = PARAMS.model_dump(mode="json")
 PROJECT_FILES = sorted(p.relative_to(ROOT).as_posix() for pkg in PROJECT_PACKAGES for p in (ROOT / pkg).rglob("*.py"))
 
 
-def _modulefinder_files(module: str) -> set[str]:
+@functools.lru_cache(maxsize=None)
+def _modulefinder_files(module: str) -> frozenset[str]:
     finder = ModuleFinder(path=[str(ROOT)])
     finder.import_hook(module)
     out = set()
     for name, mod in finder.modules.items():
         if name.split(".")[0] in PROJECT_PACKAGES and mod.__file__:
             out.add(Path(mod.__file__).resolve().relative_to(ROOT).as_posix())
-    return out
+    return frozenset(out)
 
 
 def _fake_data(stage):
@@ -51,9 +53,10 @@ def _leaves(node, prefix=()):
         yield prefix
 
 
+@contextlib.contextmanager
 def _perturbed(config, path):
-    out = copy.deepcopy(config)
-    node = out
+    """``config`` with the value at ``path`` changed (in place, restored on exit)."""
+    node = config
     for part in path[:-1]:
         node = node[part]
     value = node[path[-1]]
@@ -67,7 +70,10 @@ def _perturbed(config, path):
         node[path[-1]] = [*value, 1]
     else:  # None or an empty mapping
         node[path[-1]] = 1 if value is None else {"x": 1}
-    return out
+    try:
+        yield config
+    finally:
+        node[path[-1]] = value
 
 
 def _under(path, sections):
@@ -102,7 +108,8 @@ def test_config_sections_a_stage_reads_and_nothing_else_change_its_key(name):
     leaves = list(_leaves(CONFIG))
     assert len(leaves) > 100
     for path in leaves:
-        key = keys.stage_key(stage, _perturbed(CONFIG, path), data=data, code=code)
+        with _perturbed(CONFIG, path) as changed:
+            key = keys.stage_key(stage, changed, data=data, code=code)
         assert (key != base) == _under(path, stage.sections), ".".join(path)
     assert dvc_stage(stage)["params"] == ["profile", *stage.sections]
 
