@@ -1,0 +1,1 @@
+"""The ``sem-denoise`` command-line tool (typer)."""

@@ -6,7 +6,6 @@ methods. ``profiles.full`` lifts ``max_images`` and adds the slow methods.
 
 from __future__ import annotations
 
-from typing import Any
 
 from pydantic import Field
 
@@ -20,10 +19,8 @@ class EvaluateConfig(Section):
 
     methods: list[str] = Field(
         default_factory=lambda: ["gaussian", "median", "bilateral", "nlm", "tv", "wavelet"],
-        description="Registered sem_core.denoise methods to evaluate ('noisy', the identity, is always added).",
-    )
-    method_params: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Keyword parameters per method for build_denoiser (default: its own)."
+        description="Registered sem_core.denoise methods to evaluate ('noisy', the identity, is always added), each "
+                    "with the parameters and calibration of its `denoise` section (one source of method parameters).",
     )
     split: str = Field("test", description="Split of each dataset to score.")
     max_images: int | None = Field(4, ge=1, description="First N images of the split; null = all.")
