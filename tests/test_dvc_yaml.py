@@ -38,3 +38,17 @@ def test_default_pipeline_trains_and_scores_one_unet_per_dataset():
     models = stages["evaluate"].call["model"]
     assert sorted(m.partition(":")[0] for m in models) == ["tin_balls", "wafers"]
     assert stages["denoise_unet"].call["model"] == stages["train_wafers"].outs[0]
+
+
+def test_flows_import_nothing_from_sem_cli_and_the_table_needs_no_prefect_or_dvc():
+    import subprocess
+    import sys
+
+    from sem_pipeline.trace import trace_imports
+
+    for flow in ("flows.pipeline", "flows.batch"):
+        assert not [m for m in trace_imports(flow) if m.startswith("sem_cli")], flow
+    code = ("import sys, sem_pipeline.stages, sem_pipeline.keys, sem_pipeline.run, sem_pipeline.dvc_yaml, "
+            "sem_pipeline.paths; print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'dvc'}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
