@@ -59,6 +59,8 @@ def run_stage_cmd(
     profile: ProfileOpt = None,
     record: Annotated[bool, typer.Option(
         "--record/--no-record", help="Also store the result as the Prefect task's cached result.")] = True,
+    definition: Annotated[str | None, typer.Option(
+        "--definition", help="Expected definition hash (dvc.yaml passes it; a mismatch means dvc.yaml is stale).")] = None,
 ) -> None:
     """Run one stage as `dvc repro` does; its result is also recorded in the Prefect cache (so `make run` reuses it)."""
     from sem_pipeline.keys import stage_key
@@ -71,6 +73,10 @@ def run_stage_cmd(
         err_console.print(f"[red]error:[/red] unknown stage {name!r}; stages: {', '.join(stages)}")
         raise typer.Exit(2)
     stage = stages[name]
+    if definition is not None and definition != stage.definition_hash:
+        err_console.print(f"[red]error:[/red] stage {name} changed in the table since dvc.yaml was generated "
+                          "(run `sem-denoise stages dvc-yaml --write`)")
+        raise typer.Exit(2)
     try:
         key = stage_key(stage, cfg.model_dump(mode="json"))
         result = execute_stage(stage, params_file=params, profile=profile, key=key, route="dvc")

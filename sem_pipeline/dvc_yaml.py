@@ -22,7 +22,8 @@ __all__ = ["HEADER", "dvc_stage", "render_dvc_yaml"]
 HEADER = (
     "# GENERATED from the stage table (sem_pipeline/stages.py) by `sem-denoise stages dvc-yaml --write`: do not edit.\n"
     "# Every stage runs `sem-denoise stages run <name>`, the runner the Prefect pipeline (`make run`) uses too;\n"
-    "# `desc` is the equivalent plain command. deps = data + the source files the stage's command imports.\n"
+    "# `desc` is the equivalent plain command. deps = data + the source files the stage's command imports;\n"
+    "# --definition is a hash of the stage's command, arguments and outputs in the table (a change reruns it).\n"
 )
 
 
@@ -32,7 +33,8 @@ def _posix(p: Path) -> str:
 
 def dvc_stage(stage: Stage) -> dict[str, Any]:
     """The ``dvc.yaml`` entry of one stage."""
-    entry: dict[str, Any] = {"desc": stage.desc, "cmd": f"sem-denoise stages run {stage.name}"}
+    entry: dict[str, Any] = {"desc": stage.desc,
+                             "cmd": f"sem-denoise stages run {stage.name} --definition {stage.definition_hash}"}
     entry["deps"] = [_posix(p) for p in stage.deps] + [_posix(p) for p in stage.code]
     entry["params"] = ["profile", *stage.sections]
     outs: list[Any] = [_posix(p) for p in stage.outs]

@@ -27,9 +27,10 @@ from .trace import traced_files
 
 __all__ = ["Stage", "build_stages", "stage_graph", "DENOISE_SHARED_KEYS"]
 
-TRAIN_THREADS = 2
+TRAIN_THREADS = 1
 """torch CPU threads of the training stages: float sums depend on the thread count, so the pipeline fixes it
-(checkpoints are then byte-identical on any machine with the same CPU kernels, whatever its core count)."""
+(checkpoints are then byte-identical on any machine with the same CPU kernels, whatever its core count). One
+thread: on a busy 2-core machine OpenMP's spinning threads made 2 threads several times slower than 1."""
 
 DENOISE_SHARED_KEYS = ("chunk_px", "calibration_corr_len_px", "calibration_run_px", "scheduler", "num_workers")
 """Keys of the ``denoise`` section every denoising stage reads besides its method's own parameters."""
@@ -90,6 +91,17 @@ class Stage:
     def code(self) -> list[Path]:
         """Source files of the project modules the command imports (relative to the repository root)."""
         return traced_files(self.module)
+
+    @property
+    def definition_hash(self) -> str:
+        """Short hash of what the table says about the stage beyond its deps and params (command, call, outputs).
+
+        It is part of the stage's ``dvc.yaml`` command, so DVC reruns a stage whose definition changed.
+        """
+        from sem_core.provenance import hash_params
+
+        return hash_params({"command": self.command, "call": dict(self.call), "params_kw": self.params_kw,
+                            "outputs": [p.as_posix() for p in self.all_outputs]})[:12]
 
     @property
     def all_outputs(self) -> list[Path]:

@@ -25,7 +25,7 @@ def test_every_stage_runs_the_shared_runner_and_writes_the_table_outputs():
     stages = build_stages(params)
     assert list(doc["stages"]) == list(stages)
     for name, entry in doc["stages"].items():
-        assert entry["cmd"] == f"sem-denoise stages run {name}"
+        assert entry["cmd"] == f"sem-denoise stages run {name} --definition {stages[name].definition_hash}"
         outs = [o if isinstance(o, str) else next(iter(o)) for key in ("outs", "metrics", "plots")
                 for o in entry.get(key, [])]
         assert outs == [p.as_posix() for p in stages[name].all_outputs]
