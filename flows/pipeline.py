@@ -22,6 +22,7 @@ import tasks  # noqa: F401  (Prefect defaults)
 from sem_core.config import load_params
 from sem_core.provenance import hash_params, make_provenance
 from tasks.artifacts import publish_images, publish_link, publish_markdown, publish_provenance, publish_table
+from tasks.register import register_run
 from tasks.runners import make_task_runner
 from tasks.stages import stage_config, stage_task, write_resolved_params
 
@@ -183,4 +184,5 @@ def pipeline(params_path: str = "params.yaml", profile: str | None = None,
     result = {"data": data, "checkpoint": checkpoint, "denoised": scans, "evaluation": evaluated,
               "provenance": provenance}
     _publish(params, result, provenance)
+    result["registered"] = register_run(params, kind="pipeline")  # no-op unless service.url is configured
     return result

@@ -33,6 +33,7 @@ _COMMAND_MODULES: list[str] = [
     "noise",
     "batch",
     "pipeline",
+    "service",
 ]
 
 for _name in _COMMAND_MODULES:
