@@ -33,6 +33,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        from fastapi.concurrency import run_in_threadpool
+
+        await run_in_threadpool(_warm_up, app)  # S3 client + a DB connection ready before the first request
         yield
         app.state.engine.dispose()
 
@@ -79,6 +82,17 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     app.include_router(router)
     return app
+
+
+def _warm_up(app: FastAPI) -> None:
+    """Create the S3 client and open a pooled DB connection (both are slow the first time); outages are fine."""
+    from .db import check_database
+
+    for check in (lambda: app.state.store.check(), lambda: check_database(app.state.engine)):
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001  (down at start: /api/health reports it)
+            log.warning("warm-up: %s", exc)
 
 
 def app_from_env() -> FastAPI:

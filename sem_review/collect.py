@@ -72,6 +72,17 @@ class Bundle:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def strip_paths(obj: Any) -> Any:
+    """Absolute filesystem paths in a provenance record become ``<abs>/<name>`` (reads never expose paths)."""
+    if isinstance(obj, str):
+        return f"<abs>/{Path(obj).name}" if obj.startswith("/") and len(obj) > 1 and "\n" not in obj else obj
+    if isinstance(obj, Mapping):
+        return {k: strip_paths(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strip_paths(v) for v in obj]
+    return obj
+
+
 def _finite(x: Any) -> float | None:
     try:
         x = float(x)
@@ -216,7 +227,7 @@ def collect_pipeline(
         bundle.manifest = {
             "run_id": run_id, "kind": "pipeline", "created": provenance.get("created"),
             "params_hash": provenance.get("params_hash", ""), "code_version": provenance.get("code_version", ""),
-            "input_hashes": input_hashes, "provenance": provenance, "datasets": datasets_seen, "methods": methods,
+            "input_hashes": input_hashes, "provenance": strip_paths(provenance), "datasets": datasets_seen, "methods": methods,
             "summary": summary, "images": images, "defects": defects, "report_key": report_key, "tables": tables,
         }
     except BaseException:
@@ -348,7 +359,7 @@ def collect_batch(output_dir: Path, *, inbox_dir: Path | None = None) -> Bundle:
         bundle.manifest = {
             "run_id": run_id, "kind": "batch", "created": provenance.get("created"),
             "params_hash": provenance.get("params_hash", ""), "code_version": provenance.get("code_version", ""),
-            "input_hashes": {"batch": provenance.get("inputs_hash")}, "provenance": provenance,
+            "input_hashes": {"batch": provenance.get("inputs_hash")}, "provenance": strip_paths(provenance),
             "datasets": [safe_name(batch)], "methods": sorted({safe_name(m) for m in table["method"]}),
             "summary": summary, "images": images, "defects": [], "report_key": None, "tables": tables,
         }

@@ -163,8 +163,9 @@ def collect_garbage(session: Session, store: ObjectStore, *, older_than_s: float
     for run_id in store.list_children(RUNS):
         for attempt in store.list_children(f"{RUNS}/{run_id}"):
             if (run_id, attempt) not in live:
-                deleted_objects += store.delete_prefix(f"{RUNS}/{run_id}/{attempt}")
-                deleted_prefixes += 1
+                n = store.delete_prefix(f"{RUNS}/{run_id}/{attempt}")
+                deleted_objects += n
+                deleted_prefixes += bool(n)  # an emptied folder may linger as a listing entry (SeaweedFS)
     session.execute(delete(Registration).where(Registration.state == "aborted",
                                                Registration.finished < cutoff))
     session.commit()

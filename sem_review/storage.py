@@ -144,10 +144,10 @@ class ObjectStore:
         """Keys under ``prefix/`` (recursive), relative to the bucket."""
         with _guard(f"list {prefix}"):
             try:
-                found = self.fs.find(self._path(prefix), refresh=True)
+                found = self.fs.find(self._path(prefix), refresh=True, detail=True)
             except FileNotFoundError:
                 return []
-        return [p.split("/", 1)[1] for p in found]
+        return [p.split("/", 1)[1] for p, info in found.items() if info.get("type") == "file"]
 
     def list_children(self, prefix: str) -> list[str]:
         """Immediate child names under ``prefix/``."""
@@ -156,7 +156,8 @@ class ObjectStore:
                 found = self.fs.ls(self._path(prefix), detail=False, refresh=True)
             except FileNotFoundError:
                 return []
-        return [p.rstrip("/").rsplit("/", 1)[-1] for p in found]
+        own = self._path(prefix).rstrip("/")
+        return [p.rstrip("/").rsplit("/", 1)[-1] for p in found if p.rstrip("/") != own]
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix`` (and ``prefix`` itself); returns how many were deleted."""

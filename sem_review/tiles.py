@@ -43,7 +43,7 @@ def to_uint8(block: np.ndarray, *, vmin: float | None, vmax: float | None) -> np
     hi = hi if vmax is None else float(vmax)
     if not hi > lo:
         raise ValueError(f"contrast window needs vmax > vmin, got vmin={lo}, vmax={hi}")
-    scaled = (block.astype(np.float64) - lo) * (255.0 / (hi - lo))
+    scaled = (block.astype(np.float64) - lo) * 255.0 / (hi - lo)
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 

@@ -53,7 +53,7 @@ def write_scan(path: Path, *, size: int, chunk: int, seed: int, levels: int = 3,
     return img
 
 
-def make_pipeline_outputs(root: Path, *, scan_size: int = 1024, scan_chunk: int = 128) -> Path:
+def make_pipeline_outputs(root: Path, *, scan_size: int = 1024, scan_chunk: int = 256) -> Path:
     """Write params.yaml + evaluated outputs under ``root``; returns the params file."""
     from typer.testing import CliRunner
 
@@ -67,10 +67,12 @@ def make_pipeline_outputs(root: Path, *, scan_size: int = 1024, scan_chunk: int 
                         "inbox_dir": str(root / "inbox")},
               "evaluate": {"methods": ["gaussian"], "max_images": 2, "panels_per_dataset": 1, "doses": []}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    runner = CliRunner()
-    for cmd in (["evaluate", "--no-dose"], ["report"]):
-        res = runner.invoke(app, [*cmd, "--params", str(root / "params.yaml")])
-        assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["evaluate", "--no-dose", "--params", str(root / "params.yaml")])
+    assert res.exit_code == 0, res.output
+    # The report stage's output is a self-contained HTML file; a small one stands in (the registration copies it).
+    (root / "reports" / "index.html").write_text(
+        "<!DOCTYPE html><html><head><meta charset=utf-8><title>sem-denoise report</title></head>"
+        "<body><h1>method comparison</h1><p>gaussian vs noisy</p></body></html>")
     img = write_scan(root / "scans" / "wafer_scan.ome.zarr", size=scan_size, chunk=scan_chunk, seed=3)
     out = create_multiscale(root / "processed" / "wafer_scan.gaussian.ome.zarr", shape=img.shape, dtype=np.uint8,
                             chunks=(scan_chunk, scan_chunk), n_levels=3, pixel_size_nm=4.0, name="gaussian")
