@@ -11,8 +11,8 @@ Without ``--url`` it starts the whole stack itself (``sem_review.local.up``: uvi
 registers a 4096² scan with two layers (1024² chunks, 4 levels, like ``make run``'s scan) and stops everything by
 PID at the end. Each concurrency level sends a fixed number of requests (bounded loop) with an ``httpx`` async
 client from this process. Tile requests pick random (layer, level, row, col) tiles of 256²; the "cold" rows run
-against a server started with its tile cache off (every tile reads its chunk from S3, decodes it and encodes a PNG),
-the "warm" rows with the default cache after one pass over all tiles.
+against a server started with its tile and chunk caches off (every tile reads its 1024² chunk from S3, decodes it
+and encodes a PNG), the "warm" rows with the default caches after one pass over all tiles.
 """
 
 from __future__ import annotations
@@ -100,11 +100,12 @@ def run_levels(url: str, token: str, run_id: str, *, counts: dict[int, int], see
     return rows
 
 
-def _own_stack(workdir: Path, *, tile_cache: int):
-    """Start the stack with the given tile cache size; register a 4096² scan once (data kept between starts)."""
+def _own_stack(workdir: Path, *, tile_cache: int, chunk_cache_mb: float):
+    """Start the stack with the given cache sizes (data kept between starts)."""
     from sem_review.local import up
 
     os.environ["SEM_REVIEW_TILE_CACHE_SIZE"] = str(tile_cache)
+    os.environ["SEM_REVIEW_CHUNK_CACHE_MB"] = str(chunk_cache_mb)
     t0 = time.perf_counter()
     info = up(workdir / "stack", port=0)
     healthy_s = time.perf_counter() - t0
@@ -155,14 +156,14 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix="sem-bench-service-"))
         work.chmod(0o755)
         try:
-            url, token, healthy_s = _own_stack(work, tile_cache=0)
+            url, token, healthy_s = _own_stack(work, tile_cache=0, chunk_cache_mb=0)
             results["seconds_to_healthy"] = round(healthy_s, 2)
             t0 = time.perf_counter()
             run_id = _register_scan(url, token, work / "data")
             results["register_seconds"] = round(time.perf_counter() - t0, 2)
             rows = run_levels(url, token, run_id, counts=counts, seed=args.seed, label="cold")
             down(work / "stack")
-            url, token, _ = _own_stack(work, tile_cache=4096)
+            url, token, _ = _own_stack(work, tile_cache=4096, chunk_cache_mb=256)
             rows += run_levels(url, token, run_id, counts=counts, seed=args.seed, label="warm")
         finally:
             down(work / "stack")

@@ -43,7 +43,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.sessions = make_sessionmaker(app.state.engine)
-    app.state.store = ObjectStore(settings)
+    app.state.store = ObjectStore(settings, chunk_cache_mb=settings.chunk_cache_mb)
     app.state.tiles = TileCache(settings.tile_cache_size)
     app.state.tokens = TokenCache()
     if settings.cors_origins:  # closed by default: no CORS headers at all

@@ -25,7 +25,8 @@ class ServiceSettings(BaseModel):
     max_upload_mb: float = Field(256.0, gt=0, description="Largest job upload (MB).")
     max_object_mb: float = Field(64.0, gt=0, description="Largest registration object (MB).")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins; none by default.")
-    tile_cache_size: int = Field(2048, ge=0)
+    tile_cache_size: int = Field(2048, ge=0, description="Rendered PNG tiles kept in memory.")
+    chunk_cache_mb: float = Field(256.0, ge=0, description="Decoded Zarr chunks kept in memory (MB).")
     storage_timeout_s: float = Field(5.0, gt=0)
 
 

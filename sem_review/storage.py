@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
+import numpy as np
 import zarr
 from zarr.storage import FsspecStore
 
@@ -72,7 +73,7 @@ def _guard(what: str) -> Iterator[None]:
 class ObjectStore:
     """The service's bucket; keys are relative to it and validated."""
 
-    def __init__(self, settings: ServiceSettings, *, array_cache: int = 256):
+    def __init__(self, settings: ServiceSettings, *, array_cache: int = 256, chunk_cache_mb: float = 256.0):
         import s3fs
 
         self.bucket = settings.s3_bucket
@@ -89,6 +90,9 @@ class ObjectStore:
         self.afs.retries = 1
         self._arrays: OrderedDict[str, zarr.Array] = OrderedDict()
         self._array_cache = array_cache
+        self._chunks: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._chunk_bytes = 0
+        self._chunk_cache_bytes = int(chunk_cache_mb * 2**20)
         self._lock = threading.Lock()
 
     def _path(self, key: str) -> str:
@@ -189,8 +193,38 @@ class ObjectStore:
                 self._arrays.popitem(last=False)
         return arr
 
-    def read_region(self, prefix: str, rows: slice, cols: slice) -> Any:
-        """Pixels ``[rows, cols]`` of the array at ``prefix`` (only the chunks they touch are fetched)."""
+    def read_chunk(self, prefix: str, i: int, j: int) -> np.ndarray:
+        """Decoded chunk ``(i, j)`` of the 2-D array at ``prefix`` (an LRU keeps recent ones: neighbouring tiles
+        of one large chunk are decoded once)."""
+        key = (prefix, i, j)
+        with self._lock:
+            block = self._chunks.get(key)
+            if block is not None:
+                self._chunks.move_to_end(key)
+                return block
         arr = self.open_array(prefix)
+        ch, cw = arr.chunks[-2:]
         with _guard(f"read {prefix}"):
-            return arr[rows, cols]
+            block = np.asarray(arr[i * ch:(i + 1) * ch, j * cw:(j + 1) * cw])
+        block.setflags(write=False)
+        with self._lock:
+            self._chunks[key] = block
+            self._chunk_bytes += block.nbytes
+            while self._chunk_bytes > self._chunk_cache_bytes and self._chunks:
+                self._chunk_bytes -= self._chunks.popitem(last=False)[1].nbytes
+        return block
+
+    def read_region(self, prefix: str, rows: slice, cols: slice) -> np.ndarray:
+        """Pixels ``[rows, cols]`` (unit-step slices within bounds) of the 2-D array at ``prefix``, assembled from
+        the chunks they touch; nothing else is fetched."""
+        arr = self.open_array(prefix)
+        ch, cw = arr.chunks[-2:]
+        out = np.empty((rows.stop - rows.start, cols.stop - cols.start), dtype=arr.dtype)
+        for i in range(rows.start // ch, (rows.stop - 1) // ch + 1):
+            for j in range(cols.start // cw, (cols.stop - 1) // cw + 1):
+                block = self.read_chunk(prefix, i, j)
+                r0, r1 = max(rows.start, i * ch), min(rows.stop, i * ch + block.shape[0])
+                c0, c1 = max(cols.start, j * cw), min(cols.stop, j * cw + block.shape[1])
+                out[r0 - rows.start:r1 - rows.start, c0 - cols.start:c1 - cols.start] = \
+                    block[r0 - i * ch:r1 - i * ch, c0 - j * cw:c1 - j * cw]
+        return out
