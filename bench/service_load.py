@@ -48,9 +48,12 @@ async def _load(url: str, token: str, paths: list[str], *, clients: int, n_reque
             while queue:
                 path = queue.pop()
                 t0 = time.perf_counter()
-                resp = await client.get(path)
+                try:
+                    resp = await client.get(path)
+                    errors += resp.status_code != 200
+                except httpx.TransportError:  # counted, not fatal: the figure says how many
+                    errors += 1
                 latencies.append(time.perf_counter() - t0)
-                errors += resp.status_code != 200
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         wall = time.perf_counter() - t0
@@ -93,10 +96,12 @@ def run_levels(url: str, token: str, run_id: str, *, counts: dict[int, int], see
         rng = random.Random(seed + clients)
         tiles = asyncio.run(_load(url, token, _tile_paths(scan, rng, n), clients=clients, n_requests=n))
         rows.append({"endpoint": f"tile ({label})", **tiles})
+        print(json.dumps(rows[-1]), flush=True)
     if label == "warm":
         for clients, n in counts.items():
             runs = asyncio.run(_load(url, token, ["/api/runs?limit=50"] * n, clients=clients, n_requests=n))
             rows.append({"endpoint": "runs list", **runs})
+            print(json.dumps(rows[-1]), flush=True)
     return rows
 
 

@@ -84,7 +84,8 @@ def serve_cmd(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     except ValueError as exc:
         _fail(str(exc), 2)
     uvicorn.run("sem_review.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False, proxy_headers=False, server_header=False)
+                log_level="warning", access_log=False, proxy_headers=False, server_header=False,
+                timeout_keep_alive=30)
 
 
 @service_app.command("register")

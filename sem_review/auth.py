@@ -51,7 +51,8 @@ def lookup_role(session: Session, token: str) -> str | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
         return None
     digest = hash_token(token)
-    row = session.execute(select(Token).where(Token.token_hash == digest, Token.revoked.is_(False))).scalar_one_or_none()
+    query = select(Token).where(Token.token_hash == digest, Token.revoked.is_(False))
+    row = session.execute(query).scalar_one_or_none()
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return row.role

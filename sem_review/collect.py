@@ -227,7 +227,8 @@ def collect_pipeline(
         bundle.manifest = {
             "run_id": run_id, "kind": "pipeline", "created": provenance.get("created"),
             "params_hash": provenance.get("params_hash", ""), "code_version": provenance.get("code_version", ""),
-            "input_hashes": input_hashes, "provenance": strip_paths(provenance), "datasets": datasets_seen, "methods": methods,
+            "input_hashes": input_hashes, "provenance": strip_paths(provenance), "datasets": datasets_seen,
+            "methods": methods,
             "summary": summary, "images": images, "defects": defects, "report_key": report_key, "tables": tables,
         }
     except BaseException:
@@ -339,7 +340,8 @@ def collect_batch(output_dir: Path, *, inbox_dir: Path | None = None) -> Bundle:
             if not layers:
                 continue
             metrics = {safe_name(r["method"]): {c: _finite(r[c]) for c in metric_cols} for r in grp.to_dict("records")}
-            images.append({"dataset": safe_name(batch), "name": name, "kind": "scan" if src and src.is_dir() else "image",
+            kind = "scan" if src is not None and src.is_dir() else "image"
+            images.append({"dataset": safe_name(batch), "name": name, "kind": kind,
                            "height": h, "width": w, "levels": levels or 1, "layers": layers, "metrics": metrics})
         summary = []
         for method, grp in table.groupby("method", sort=True):

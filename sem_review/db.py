@@ -12,10 +12,10 @@ class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached or is not migrated."""
 
 
-def make_engine(database_url: str, *, pool_size: int = 8) -> Engine:
+def make_engine(database_url: str, *, pool_size: int = 10) -> Engine:
     """Engine with pre-ping (a restarted database is picked up again) and a short connect timeout."""
     connect_args = {"connect_timeout": 3} if database_url.startswith("postgresql") else {}
-    kwargs = {"pool_size": pool_size, "max_overflow": 16, "pool_timeout": 10} if "sqlite" not in database_url else {}
+    kwargs = {"pool_size": pool_size, "max_overflow": 30, "pool_timeout": 10} if "sqlite" not in database_url else {}
     return create_engine(database_url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 

@@ -97,7 +97,8 @@ def up(stack_dir: Path, *, port: int, timeout: float = 120.0) -> dict:
         with open(stack_dir / "uvicorn.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "sem_review.app:app_from_env", "--factory", "--host", "127.0.0.1",
-                 "--port", str(port), "--log-level", "warning", "--no-access-log", "--no-server-header"],
+                 "--port", str(port), "--log-level", "warning", "--no-access-log", "--no-server-header",
+                 "--timeout-keep-alive", "30"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         extra = {"uvicorn": {"pid": proc.pid, "url": url, "port": port}}
         save_state(stack_dir, postgres=pg, seaweedfs=s3, extra=extra)
@@ -109,8 +110,9 @@ def up(stack_dir: Path, *, port: int, timeout: float = 120.0) -> dict:
             if handle is not None:
                 handle.stop()
         raise
-    return {"already": False, "url": url, "token_file": str(token_file), "seconds_to_healthy": round(
-        time.monotonic() - t0, 2), "uvicorn_healthy_after_s": round(healthy_after, 2), "state": str(state_path(stack_dir))}
+    return {"already": False, "url": url, "token_file": str(token_file),
+            "seconds_to_healthy": round(time.monotonic() - t0, 2), "uvicorn_healthy_after_s": round(healthy_after, 2),
+            "state": str(state_path(stack_dir))}
 
 
 def down(stack_dir: Path) -> list[str]:
@@ -120,7 +122,8 @@ def down(stack_dir: Path) -> list[str]:
     said = []
     uv = state.get("uvicorn")
     if uv:
-        said.append(f"uvicorn: {'stopped pid ' + str(uv['pid']) if terminate_pid(uv['pid'], 'uvicorn') else 'not running'}")
+        stopped = terminate_pid(uv["pid"], "uvicorn")
+        said.append(f"uvicorn: {'stopped pid ' + str(uv['pid']) if stopped else 'not running'}")
     for name in ("seaweedfs", "postgres"):
         handle = state.get(name)
         if handle:

@@ -15,7 +15,7 @@ import math
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -171,9 +171,3 @@ def collect_garbage(session: Session, store: ObjectStore, *, older_than_s: float
     session.commit()
     return {"stale_attempts": len(stale), "deleted_prefixes": deleted_prefixes, "deleted_objects": deleted_objects}
 
-
-def finish_job(session: Session, job_id: str, **values: Any) -> None:
-    from .models import Job
-
-    session.execute(update(Job).where(Job.id == job_id).values(updated=utcnow(), **values))
-    session.commit()
