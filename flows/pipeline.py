@@ -25,6 +25,7 @@ from sem_core.provenance import hash_params
 from sem_pipeline.paths import pipeline_paths
 from sem_pipeline.stages import build_stages, stage_graph
 from tasks.artifacts import publish_images, publish_link, publish_markdown, publish_provenance, publish_table
+from tasks.register import register_run
 from tasks.runners import make_task_runner
 from tasks.stages import stage_task, write_resolved_params
 
@@ -99,4 +100,6 @@ def pipeline(params_path: str = "params.yaml", profile: str | None = None,
     record = {"params_hash": params_hash, "profile": params.profile,
               "stages": {name: r["code_version"] for name, r in results.items()}}
     _publish(params, results, record)
-    return {"stages": results, "report": str(p.report), "metrics": str(p.metrics_dir), "params_hash": params_hash}
+    registered = register_run(params, kind="pipeline")  # no-op unless service.url is configured
+    return {"stages": results, "report": str(p.report), "metrics": str(p.metrics_dir), "params_hash": params_hash,
+            "registered": registered}

@@ -35,6 +35,7 @@ _COMMAND_MODULES: list[str] = [
     "batch",
     "pipeline",
     "stages",
+    "service",
 ]
 
 for _name in _COMMAND_MODULES:

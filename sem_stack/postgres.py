@@ -125,10 +125,9 @@ class PostgresHandle:
         if not _DB_NAME.match(name):
             raise StackError(f"database name {name!r}: use lower-case letters, digits and _")
         base = ["-h", self.host, "-p", str(self.port), "-U", self.user]
-        exists = subprocess.run(
-            [f"{self.pg_bin}/psql", *base, "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{name}'"],
-            capture_output=True, text=True,
-        )
+        query = f"SELECT 1 FROM pg_database WHERE datname='{name}'"  # name checked against _DB_NAME above
+        exists = subprocess.run([f"{self.pg_bin}/psql", *base, "-d", "postgres", "-tAc", query],
+                                capture_output=True, text=True)
         if exists.returncode != 0:
             raise StackError(f"psql on port {self.port} failed: {exists.stderr.strip()}")
         if exists.stdout.strip() == "1":

@@ -28,6 +28,7 @@ from .ingest import IngestConfig
 from .noise_fit import NoiseFitConfig
 from .paths import PathsConfig
 from .scan import ScanConfig
+from .service import ServiceConfig
 from .specimen import SpecimenConfig
 from .train import TrainConfig
 
@@ -54,6 +55,7 @@ class Params(Section):
     train: TrainConfig = TrainConfig()
     denoise: DenoiseConfig = DenoiseConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    service: ServiceConfig = ServiceConfig()
 
 
 def merge_overrides(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
