@@ -61,14 +61,76 @@ def test_psnr_identical_is_inf_and_known_noise():
     assert compute_psnr(ref + 0.1, ref, data_range=1.0) == pytest.approx(20.0, abs=1e-9)
 
 
-def test_ms_ssim_matches_pytorch_msssim_on_large_images():
-    rng = np.random.default_rng(3)
-    ref = _scene(192)
-    out = np.clip(ref + rng.normal(0, 0.08, ref.shape), 0, 1)
-    expected = torch_ms_ssim(torch.from_numpy(out)[None, None], torch.from_numpy(ref)[None, None],
-                             data_range=1.0).item()
-    assert compute_ms_ssim(out, ref, data_range=1.0) == pytest.approx(expected, abs=1e-4)
+def _shifted_pair(shape: tuple[int, int], *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A reference and an output with gain, offset and noise: the difference has a non-zero mean,
+    so the luminance term (coarsest scale only) matters."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    base = ndimage.gaussian_filter(rng.random(shape), 4)
+    ref = 0.2 + 0.5 * (base - base.min()) / np.ptp(base)
+    ref[shape[0] // 4 : shape[0] // 2, shape[1] // 4 : shape[1] // 2] = 0.9
+    out = np.clip(0.85 * ref + 0.2 + rng.normal(0, 0.05, shape), 0, 1)
+    return out, ref
+
+
+def _gauss64(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    r = np.arange(size, dtype=np.float64) - size // 2
+    g = np.exp(-(r**2) / (2 * sigma**2))
+    return torch.from_numpy(g / g.sum()).view(1, 1, 1, size)
+
+
+# 442 x 512: the real Tin-balls images; odd sides at several scales; 161: the smallest pytorch-msssim takes.
+@pytest.mark.parametrize("shape", [(442, 512), (161, 163), (233, 301), (256, 256), (191, 512)])
+def test_ms_ssim_equals_pytorch_msssim_at_the_project_sizes(shape):
+    out, ref = _shifted_pair(shape, seed=sum(shape))
+    x, y = torch.from_numpy(out)[None, None], torch.from_numpy(ref)[None, None]
+    got = compute_ms_ssim(out, ref, data_range=1.0)
+    # Same float64 window: the whole multi-scale composition (pooling of odd sides, weights, luminance
+    # at the coarsest scale) must agree to rounding.
+    assert got == pytest.approx(torch_ms_ssim(x, y, data_range=1.0, win=_gauss64()).item(), abs=1e-12)
+    # pytorch-msssim's own window is built in float32 and sums to 1 - 3.1e-8 (eps); SSIM's variances
+    # E[x^2] - E[x]^2 then move by ~eps * E[x^2] <= 3e-8, i.e. ~1e-5 relative to the smallest local
+    # variance + C2 (~3e-3): the index moves by at most ~1e-5. Measured: <= 2e-6.
+    assert got == pytest.approx(torch_ms_ssim(x, y, data_range=1.0).item(), abs=1e-5)
+    # the test pair makes the coarsest luminance term count: removing the mean shift moves the index
+    # by far more than the tolerances above (a metric that dropped the term would fail them)
+    matched = out - out.mean() + ref.mean()
+    assert abs(compute_ms_ssim(matched, ref, data_range=1.0) - got) > 1e-3
     assert compute_ms_ssim(ref, ref, data_range=1.0) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (77, 100), (150, 151), (33, 40)])
+def test_ms_ssim_on_small_images_equals_the_losses_fewer_scale_ms_ssim(shape):
+    """Below 161 px both the metric and the loss use fewer, renormalised scales (the same rule)."""
+    from sem_core.losses import _compute_ms_ssim, select_ms_ssim_scales
+
+    out, ref = _shifted_pair(shape, seed=sum(shape))
+    weights = select_ms_ssim_scales(min(shape))
+    expected = _compute_ms_ssim(torch.from_numpy(out)[None, None], torch.from_numpy(ref)[None, None],
+                                weights=weights, win_size=11).item()
+    assert compute_ms_ssim(out, ref, data_range=1.0) == pytest.approx(expected, abs=1e-5)  # float32 window
+
+
+def _ssim_naive(x: np.ndarray, y: np.ndarray, data_range: float, win: int = 7) -> float:
+    """Wang et al. 2004 SSIM, scikit-image's conventions: uniform 7x7 window, sample covariance
+    (N - 1), K1 = 0.01, K2 = 0.03, mean over windows fully inside the image; one window at a time."""
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    vals = []
+    for r in range(x.shape[0] - win + 1):
+        for c in range(x.shape[1] - win + 1):
+            a, b = x[r : r + win, c : c + win].ravel(), y[r : r + win, c : c + win].ravel()
+            ma, mb = a.mean(), b.mean()
+            va, vb = a.var(ddof=1), b.var(ddof=1)
+            cov = ((a - ma) * (b - mb)).sum() / (a.size - 1)
+            vals.append((2 * ma * mb + c1) * (2 * cov + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2)))
+    return float(np.mean(vals))
+
+
+def test_ssim_equals_a_window_by_window_oracle():
+    """An oracle that does not call scikit-image (the test above compares with the function it wraps)."""
+    out, ref = _shifted_pair((30, 37), seed=11)
+    assert compute_ssim(out, ref, data_range=1.0) == pytest.approx(_ssim_naive(out, ref, 1.0), abs=1e-9)
 
 
 def test_ms_ssim_small_images_use_fewer_scales_and_order_noise():

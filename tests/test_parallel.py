@@ -191,3 +191,53 @@ def test_distributed_scheduler_address_gives_the_same_output(tmp_path, scan):
     denoise_zarr(scan, tmp_path / "b.ome.zarr", denoiser=GaussianDenoiser(sigma_px=2.0), chunks=64, progress=False)
     np.testing.assert_array_equal(open_multiscale(tmp_path / "a.ome.zarr")[...],
                                   open_multiscale(tmp_path / "b.ome.zarr")[...])
+
+
+class SimulatedCrash(Exception):
+    """Raised by the patched store instead of its N-th write: the process 'dies' there."""
+
+
+def _crash_store_at(monkeypatch, crash_at: int | None, log: list) -> None:
+    """Make the N-th write/delete of any local Zarr store raise (None: only record ``(op, key)``)."""
+    from zarr.storage import LocalStore
+
+    def wrap(op: str, real):
+        async def patched(self, key, *args, **kwargs):
+            if crash_at is not None and len(log) == crash_at:
+                raise SimulatedCrash(f"died before {op} {key}")
+            log.append((op, key))
+            return await real(self, key, *args, **kwargs)
+
+        return patched
+
+    for op in ("set", "delete", "delete_dir"):
+        monkeypatch.setattr(LocalStore, op, wrap(op, getattr(LocalStore, op)))
+
+
+def test_a_crash_before_any_single_store_write_resumes_to_the_bit_identical_output(tmp_path, monkeypatch):
+    """Kill the run before each of its writes in turn (data chunks, markers, metadata, pyramid), then rerun.
+
+    Every prefix of the write sequence must resume to the uninterrupted output. This is what catches
+    a 'block done' marker written before the block's data: dying between the two leaves a marked block
+    without data, which the rerun skips.
+    """
+    img = np.random.default_rng(0).integers(0, 256, (128, 128), dtype=np.uint8)
+    src = zarr.create_array(tmp_path / "scan.zarr", shape=img.shape, dtype="uint8", chunks=(64, 64))
+    src[...] = img
+    kwargs = dict(denoiser=GaussianDenoiser(sigma_px=2.0), chunks=64, n_levels=2, progress=False, scheduler="sync")
+    writes: list = []
+    with monkeypatch.context() as m:
+        _crash_store_at(m, None, writes)
+        denoise_zarr(tmp_path / "scan.zarr", tmp_path / "ref.ome.zarr", **kwargs)
+    ref = _levels(tmp_path / "ref.ome.zarr")
+    data_keys = [k for op, k in writes if op == "set" and k.startswith("0/c/")]
+    assert len(data_keys) == 4 and len(writes) > 2 * len(data_keys)  # 4 blocks, plus markers and metadata
+    for n in range(len(writes)):
+        out = tmp_path / f"out{n}.ome.zarr"
+        with monkeypatch.context() as m:
+            _crash_store_at(m, n, [])
+            with pytest.raises(SimulatedCrash):
+                denoise_zarr(tmp_path / "scan.zarr", out, **kwargs)
+        denoise_zarr(tmp_path / "scan.zarr", out, **kwargs)
+        for a, b in zip(ref, _levels(out), strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"run killed before write {n} ({writes[n]}) did not resume")

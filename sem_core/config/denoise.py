@@ -45,7 +45,7 @@ class BilateralParams(Section):
 
 
 class NlmParams(Section):
-    """Non-local means (scikit-image); halo = patch_distance + patch_size // 2 + 1."""
+    """Non-local means (scikit-image); halo = patch_distance + patch_size // 2."""
 
     h: float = Field(0.08, gt=0)
     patch_size: int = Field(5, ge=1)
@@ -58,7 +58,7 @@ class TvParams(Section):
     """Chambolle total variation."""
 
     weight: float = Field(0.1, gt=0)
-    n_iter: int = Field(40, ge=1, description="Exact iteration count; the halo is n_iter + 2.")
+    n_iter: int = Field(40, ge=1, description="Exact iteration count; the halo is n_iter - 1.")
 
 
 class WaveletParams(Section):

@@ -7,7 +7,7 @@ global image statistics it is replaced or pinned:
 - bilateral: scikit-image quantises colour distances on ``[0, image.max()]`` (a global value), so
   the filter is written here directly (exactly local);
 - total variation (Chambolle): the stopping test is global, so it runs exactly ``n_iter``
-  iterations (``eps=0``); each iteration widens the receptive field by one pixel;
+  iterations (``eps=0``); each iteration after the first widens the receptive field by one pixel;
 - wavelet: scikit-image's thresholds (BayesShrink / VisuShrink) use global statistics or the image
   size, so the threshold is a fixed parameter here; a decimated transform is shift-variant, so
   tiles must start on the ``2**levels`` grid: chunk sizes must be multiples of ``2**levels``.
@@ -116,7 +116,9 @@ class NlmDenoiser:
     """Non-local means (``skimage.restoration.denoise_nl_means``, computed in float64).
 
     ``h`` is the patch-distance cut-off on the unit intensity scale, ``sigma`` the noise standard
-    deviation (0: not used). The receptive field is ``patch_distance + patch_size // 2``.
+    deviation (0: not used). The receptive field is ``patch_distance + patch_size // 2`` (search
+    window plus the patch around each candidate), and the halo is exactly that: one pixel less
+    shows at the seams (tested).
     """
 
     h: float = 0.08
@@ -128,7 +130,7 @@ class NlmDenoiser:
 
     @property
     def halo(self) -> int:
-        return int(self.patch_distance) + int(self.patch_size) // 2 + 1
+        return int(self.patch_distance) + int(self.patch_size) // 2
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         from skimage.restoration import denoise_nl_means
@@ -146,7 +148,9 @@ class NlmDenoiser:
 class TvDenoiser:
     """Total-variation denoising (Chambolle), exactly ``n_iter`` iterations.
 
-    ``weight``: larger is smoother (scikit-image's ``weight``, unit intensity scale).
+    ``weight``: larger is smoother (scikit-image's ``weight``, unit intensity scale). Iteration
+    ``k`` (from 0) returns ``image + div p`` with ``p`` built from ``k`` forward-difference steps, so
+    the output reaches ``n_iter - 1`` pixels: that is the halo (one pixel less shows at the seams).
     """
 
     weight: float = 0.1
@@ -155,7 +159,7 @@ class TvDenoiser:
 
     @property
     def halo(self) -> int:
-        return int(self.n_iter) + 2
+        return max(0, int(self.n_iter) - 1)
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         from skimage.restoration import denoise_tv_chambolle

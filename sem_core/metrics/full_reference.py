@@ -9,8 +9,8 @@ Metrics
 -------
 - :func:`compute_psnr` -- peak signal-to-noise ratio in dB (``inf`` for identical images).
 - :func:`compute_ssim` -- scikit-image's SSIM (7x7 uniform window, K1=0.01, K2=0.03), unchanged.
-- :func:`compute_ms_ssim` -- multi-scale SSIM (Wang, Simoncelli & Bovik 2003), 11x11 Gaussian window
-  (sigma 1.5), up to 5 scales; small images use fewer scales (see its docstring).
+- :func:`compute_ms_ssim` -- multi-scale SSIM (Wang, Simoncelli & Bovik 2003) as pytorch-msssim defines it,
+  11x11 Gaussian window (sigma 1.5), up to 5 scales; small images use fewer scales (see its docstring).
 - :func:`compute_uiqi` -- universal image quality index (Wang & Bovik 2002) on 8x8 sliding windows.
 - :func:`compute_edge_preservation` -- correlation of Laplacian-of-Gaussian responses inside the
   clean image's edge band.
@@ -114,6 +114,37 @@ def _ssim_cs(x: np.ndarray, y: np.ndarray, g: np.ndarray, c1: float, c2: float) 
     return float(np.mean(lum * cs)), float(np.mean(cs))
 
 
+def _pool2(x: np.ndarray) -> np.ndarray:
+    """2x2 average pooling as ``torch.nn.functional.avg_pool2d(x, 2, padding=[h % 2, w % 2])``.
+
+    An odd axis gets one zero in front (the zero padding at the back is never reached by a
+    window) and every window is divided by 4 (``count_include_pad``): sizes ``n -> ceil(n / 2)``.
+    """
+    for axis in (0, 1):
+        if x.shape[axis] % 2:
+            pad = [(0, 0), (0, 0)]
+            pad[axis] = (1, 0)
+            x = np.pad(x, pad)
+    h, w = x.shape
+    return x.reshape(h // 2, 2, w // 2, 2).sum(axis=(1, 3)) / 4.0
+
+
+def select_scales(side: int, *, win_size: int = 11, max_scales: int = 5) -> int:
+    """Number of MS-SSIM scales for an image whose smaller side is ``side`` px.
+
+    ``max_scales`` when ``side > (win_size - 1) * 2**(max_scales - 1)`` (pytorch-msssim's own
+    condition, 160 px for 5 scales); otherwise the largest ``S`` whose coarsest level
+    ``side // 2**(S-1)`` still holds a whole window (the same rule as
+    :func:`sem_core.losses.select_ms_ssim_scales`).
+    """
+    if side > (win_size - 1) * 2 ** (max_scales - 1):
+        return max_scales
+    scales = 1
+    while scales < max_scales and side // 2**scales >= win_size:
+        scales += 1
+    return scales
+
+
 def compute_ms_ssim(
     image: np.ndarray,
     reference: np.ndarray,
@@ -125,15 +156,15 @@ def compute_ms_ssim(
 ) -> float:
     """Multi-scale SSIM with an explicit data range.
 
-    Same definition as ``pytorch_msssim.ms_ssim`` (Gaussian window, 'valid'
-    filtering, 2x2 average-pool between scales, negative terms clipped to 0),
-    which requires the smaller side to exceed ``(win_size - 1) * 16`` (160 px).
-    Here small images use fewer scales instead: the number of scales ``S`` is
-    the largest ``S <= max_scales`` whose coarsest level is still at least
-    ``win_size`` pixels on its smaller side, and the first ``S`` standard
-    weights are renormalised to sum to 1. Odd sides are cropped by one pixel
-    before pooling (pytorch-msssim zero-pads instead). For images of even size
-    > 160 px with 5 scales this equals pytorch-msssim.
+    The definition of ``pytorch_msssim.ms_ssim`` (the training loss's): Gaussian window,
+    'valid' filtering, 2x2 average pooling between scales with one zero row/column of padding
+    on odd sides (``avg_pool2d(padding=size % 2)``), the contrast-structure term at every scale
+    but the coarsest, the full SSIM (with luminance) at the coarsest, negative terms clipped to 0.
+    pytorch-msssim requires the smaller side to exceed ``(win_size - 1) * 16`` (160 px); smaller
+    images use ``S`` = :func:`select_scales` scales with the first ``S`` standard weights
+    renormalised to sum to 1 (as :func:`sem_core.losses.ms_ssim_index` does); with all five
+    scales the standard weights are used as published (they sum to 1.0001), as pytorch-msssim
+    does. Equal to pytorch-msssim in float64 to rounding, odd sizes included (tested).
 
     Raises
     ------
@@ -145,11 +176,10 @@ def compute_ms_ssim(
     side = min(x.shape)
     if side < win_size:
         raise ValueError(f"MS-SSIM needs images of at least {win_size} px, got {x.shape}")
-    scales = 1
-    while scales < max_scales and side // 2**scales >= win_size:
-        scales += 1
+    scales = select_scales(side, win_size=win_size, max_scales=max_scales)
     weights = np.asarray(MS_SSIM_WEIGHTS[:scales], dtype=np.float64)
-    weights /= weights.sum()
+    if scales < len(MS_SSIM_WEIGHTS):  # the standard five sum to 1.0001 and are used as they are
+        weights /= weights.sum()
     g = _gaussian_window(win_size, win_sigma)
     c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
     values = []
@@ -157,9 +187,7 @@ def compute_ms_ssim(
         ssim_val, cs_val = _ssim_cs(x, y, g, c1, c2)
         if level < scales - 1:
             values.append(max(cs_val, 0.0))
-            h2, w2 = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-            x = x[:h2, :w2].reshape(h2 // 2, 2, w2 // 2, 2).mean(axis=(1, 3))
-            y = y[:h2, :w2].reshape(h2 // 2, 2, w2 // 2, 2).mean(axis=(1, 3))
+            x, y = _pool2(x), _pool2(y)
         else:
             values.append(max(ssim_val, 0.0))
     return float(np.prod(np.asarray(values) ** weights))
