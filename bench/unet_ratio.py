@@ -3,7 +3,7 @@
     python bench/unet_ratio.py                          # 4096² scan, release + default model, CPU, 3 repeats
     python bench/unet_ratio.py --side 2048 --repeats 1 --before /tmp/old_tree   # also the CLI of another tree
     python bench/unet_ratio.py --classical              # per-method MPix/s of the classical methods, same scan
-    python bench/unet_ratio.py --rss 4096 16384 --models default    # peak RSS of the CLI path vs scan side
+    python bench/unet_ratio.py --rss 4096 16384 --models tiny       # peak RSS of the CLI path vs scan side
     python bench/unet_ratio.py --device cuda [--compile]            # where a GPU exists (eager / compiled)
 
 *Bare*: the checkpoint loaded with :func:`sem_core.checkpoint.load_model`, ``channels_last``,
@@ -38,7 +38,24 @@ sys.path.insert(0, str(ROOT))
 from bench.denoise_scan import METHODS, write_synthetic_scan  # noqa: E402
 
 MODELS = {"release": ROOT / "models/release/unet_tin_balls.safetensors",
-          "default": ROOT / "models/charbonnier_tin_balls/best.ckpt"}
+          "default": ROOT / "models/charbonnier_tin_balls/best.ckpt",
+          "tiny": None}  # a random base-4, depth-4 U-Net (the release model's halo and blocks, 1/64 of its FLOPs)
+
+
+def model_path(name: str, tmp: Path) -> Path:
+    """The checkpoint of ``name``; ``tiny`` is written to ``tmp`` on first use."""
+    if MODELS[name] is not None:
+        return MODELS[name]
+    path = tmp / "tiny.safetensors"
+    if not path.is_file():
+        import torch
+
+        from sem_core.checkpoint import export_release
+        from sem_core.models.unet import UNet
+
+        torch.manual_seed(0)
+        export_release(UNet(base_channels=4, depth=4), path, {"name": "tiny"})
+    return path
 
 
 def _bare(spec: dict) -> dict:
@@ -119,7 +136,7 @@ def bench_ratio(tmp: Path, scan: Path, args) -> None:
     print(f"== U-Net bare vs CLI on a {args.side}² uint8 scan, {args.device}, {args.threads} threads, "
           f"{'compiled' if args.compile else 'eager'}, median of {args.repeats} ==")
     for name in args.models:
-        model = MODELS[name]
+        model = model_path(name, tmp)
         if not model.is_file():
             print(f"{name}: {model} missing (train: `dvc repro train` / release: see README); skipped")
             continue
@@ -145,7 +162,7 @@ def bench_rss(tmp: Path, args) -> None:
         for side in args.rss:
             scan = tmp / f"rss_{side}.zarr"
             write_synthetic_scan(scan, side)
-            sec, rss[side] = cli(MODELS[name], scan, tmp / "o.ome.zarr", args)
+            sec, rss[side] = cli(model_path(name, tmp), scan, tmp / "o.ome.zarr", args)
             shutil.rmtree(scan)
             print(f"{name} {side}²: {sec:.1f} s, peak RSS {rss[side]:.0f} MiB", flush=True)
         sides = sorted(rss)
