@@ -128,7 +128,7 @@ def denoise_cmd(
         from sem_core.denoise.tiled import fit_chunk
         from sem_core.parallel import denoise_zarr
 
-        size = chunk or dcfg.chunk_px
+        size = chunk or getattr(denoiser, "block_px", None) or dcfg.chunk_px  # U-Net: its own (larger) block
         size = fit_chunk(size, denoiser=denoiser)
         try:
             run = denoise_zarr(input, output, denoiser=denoiser, chunks=size, scheduler=scheduler or dcfg.scheduler,

@@ -90,7 +90,10 @@ class UnetParams(Section):
     """U-Net inference (checkpoint: --model or paths.release_model)."""
 
     batch_size: int = Field(8, ge=1)
-    tile_px: int = Field(512, ge=32, description="Sub-tile side fed to the network (batched).")
+    tile_px: int = Field(4096, ge=32, description="Largest core side of one forward pass; larger tiles are cut "
+                         "into sub-tiles of this core plus the network's context (batched).")
+    block_px: int = Field(4096, ge=64, description="Block side of tiled U-Net denoising of scans (the default "
+                          "chunk for this method; context is paid once per block, memory grows with it).")
     device: str = "auto"
     compile: bool = Field(False, description="torch.compile the network (CUDA scans; compiling takes tens of s).")
     ensemble: Literal["none", "scan", "dihedral"] = Field(

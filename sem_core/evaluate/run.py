@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..denoise.base import to_unit_float
+from ..denoise.throughput import mpix_per_s
 from ..schemas.metrics import DEFECT_METRICS_SCHEMA, METRICS_SCHEMA
 from .scoring import DenoiseFn, _apply, score_image
 
@@ -127,7 +128,7 @@ def evaluate_method(
             kept[(method, experiment, i)] = out
         ids = {"dataset": dataset, "split": split, "method": method, "experiment": experiment,
                "image_id": str(image_ids[i]) if image_ids is not None else str(i), "image_index": i}
-        rows.append({**ids, **metrics, "seconds": seconds, "mpix_per_s": clean_i.size / 1e6 / seconds})
+        rows.append({**ids, **metrics, "seconds": seconds, "mpix_per_s": mpix_per_s(clean_i.size, seconds)})
         if len(per_defect):
             types = boxes["type"].astype(str).to_numpy() if "type" in boxes else ["unknown"] * len(boxes)
             ids_col = boxes["defect_id"].to_numpy() if "defect_id" in boxes else per_defect["defect_id"]
