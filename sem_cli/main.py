@@ -33,6 +33,7 @@ _COMMAND_MODULES: list[str] = [
     "noise",
     "batch",
     "pipeline",
+    "review",
 ]
 
 for _name in _COMMAND_MODULES:
