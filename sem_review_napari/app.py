@@ -43,11 +43,13 @@ def open_review(viewer: Any, source: Any, *, run: str | None = "latest", compare
             widget.sort_images(sort, descending=descending)
         order = widget.image_order()
         if image is not None:
-            matches = [i for i, im_id in enumerate(order) if image in (im_id, im_id.rsplit("/", 1)[-1])]
+            by_id = {str(im["id"]): im for im in widget.images}
+            matches = [i for i, im_id in enumerate(order) if image in (im_id, by_id[im_id]["name"])]
             if not matches and image.isdigit():
                 matches = [int(image)]
             if not matches:
-                raise KeyError(f"image {image!r} not in run {run_id}")
+                names = ", ".join(sorted(im["name"] for im in widget.images)[:20])
+                raise KeyError(f"image {image!r} not in run {run_id} (images: {names})")
             widget.select_image(matches[0])
         else:
             for row in range(min(len(order), 50)):

@@ -1,5 +1,5 @@
-"""The napari review client under Xvfb: widget, grid panels, linked contrast and cameras, defects, charts,
-keys, screenshots, offline scans, the npe2 manifest; service mode against the real review service.
+"""The napari review client under Xvfb on local outputs: widget, grid panels, linked contrast and cameras,
+defects, charts, keys, screenshots, offline scans, the npe2 manifest (service mode: test_review_service.py).
 
 napari needs OpenGL: run under ``QT_QPA_PLATFORM=xcb xvfb-run -a`` (``make test`` does). Without napari
 (the ``client`` extra) or a display these tests skip, saying why.
@@ -7,22 +7,14 @@ napari needs OpenGL: run under ``QT_QPA_PLATFORM=xcb xvfb-run -a`` (``make test`
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-pytest.importorskip("napari", reason="the client extra is not installed: pip install -e '.[client]'")
-if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM", "xcb") == "xcb":
-    pytest.skip("napari needs an X display with OpenGL: run under `xvfb-run -a` (make test does)",
-                allow_module_level=True)
-if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
-    pytest.skip("napari does not run on Qt's offscreen platform (no QOpenGLWidget): use xcb under Xvfb",
-                allow_module_level=True)
-os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+from tests.review.gui import panel_count, process_events, require_napari
 
-from scipy import ndimage  # noqa: E402
+require_napari()
 
 from sem_review_napari.local import LocalSource  # noqa: E402
 from sem_review_napari.model import compute_deltas  # noqa: E402
@@ -57,32 +49,6 @@ def widget(viewer, outputs):
     return open_review(viewer, LocalSource(root), run=RUN, image="w000")
 
 
-def _process():
-    from qtpy.QtWidgets import QApplication
-
-    for _ in range(3):
-        QApplication.processEvents()
-
-
-def _panel_count(viewer) -> int:
-    """Panels in a canvas screenshot: connected regions, of real size, that differ from the background.
-
-    The intensity panels' (linked) contrast range is widened first so that no pixel is drawn black.
-    """
-    layers = viewer.layers
-    image = next(lay for lay in layers if lay.name == "noisy")
-    lo, hi = image.contrast_limits
-    image.contrast_limits = (lo - (hi - lo), hi)
-    _process()
-    rgb = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(np.int16)
-    image.contrast_limits = (lo, hi)
-    mask = np.abs(rgb - rgb[0, 0]).max(axis=-1) > 10  # differs from the canvas background (a corner pixel)
-    mask = ndimage.binary_opening(mask, iterations=1)
-    labels, n = ndimage.label(mask)
-    sizes = ndimage.sum(mask, labels, range(1, n + 1))
-    return int((sizes > 0.01 * mask.size).sum())
-
-
 def test_widget_lists_runs_and_two_run_deltas(widget):
     assert widget.runs_table.rowCount() == 3
     assert {widget.runs_table.item(i, 0).text() for i in range(3)} == {RUN, PREVIOUS, "local:scans"}
@@ -101,7 +67,7 @@ def test_widget_lists_runs_and_two_run_deltas(widget):
 
 def test_image_panels_in_grid_with_linked_contrast_and_cameras(widget, viewer):
     widget.select_image(widget.image_order().index("wafers/w000"))
-    _process()
+    process_events()
     p = widget.panels
     assert p.image_id == "wafers/w000" and not p.missing
     assert p.intensity == ["noisy", "gaussian", "unet-full", "clean"]
@@ -193,7 +159,7 @@ def test_screenshot_is_not_blank_and_shows_several_panels(widget, viewer, tmp_pa
     full = np.asarray(Image.open(path))
     assert full.shape[:2] == (900, 1400) or full.shape[1] >= 1000
     assert full[..., :3].std() > 20
-    assert _panel_count(viewer) >= 6  # noisy, 2 methods, clean, 2 difference maps
+    assert panel_count(viewer) >= 6  # noisy, 2 methods, clean, 2 difference maps
 
 
 def test_offline_scan_opens_as_lazy_multiscale(widget, viewer, outputs):
@@ -209,7 +175,7 @@ def test_offline_scan_opens_as_lazy_multiscale(widget, viewer, outputs):
     assert not isinstance(viewer.layers["noisy"].data[0], np.ndarray)  # zarr levels, read on demand
     assert isinstance(viewer.layers["gaussian - clean"].data[0], da.Array)
     assert viewer.layers["defects: noisy"].nshapes == 2
-    assert _panel_count(viewer) >= 3
+    assert panel_count(viewer) >= 3
 
 
 def test_cli_review_offline_screenshot(outputs, tmp_path):
