@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= default
 # Exact versions of the whole environment (torch apart: installed first, pinned below). Refresh: `make lock`.
 LOCK := requirements.lock
-EXTRAS := dev,bm3d,remote,service
+EXTRAS := dev,bm3d,remote,service,client
 PIP_VERSION := 26.3
 # The local S3 store (SeaweedFS) for the shared DVC remote: `make remote`, `make remote-down`.
 STACK_DIR ?= .stack
@@ -19,7 +19,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run repro test test-all bench lock dvc-yaml remote remote-down serve serve-stop service-deps
+.PHONY: setup run repro test test-all bench lock dvc-yaml remote remote-down serve serve-stop service-deps client-deps
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,12 +64,23 @@ remote: $(STAMP)
 remote-down:
 	$(PY) -m sem_stack down --dir $(STACK_DIR)
 
-## Set up and run the tests (fast, CPU-only; slow and GPU tests excluded).
-test: $(STAMP) service-deps
-	$(PY) -m pytest -q
+## Set up and run the tests (fast, CPU-only; slow and GPU tests excluded). Under Xvfb when it is there: napari
+## (the review client's tests) needs OpenGL, which Qt's offscreen platform lacks.
+XVFB_RUN = if command -v xvfb-run >/dev/null 2>&1; then QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1920x1200x24" $(1); \
+  else echo "no xvfb-run: the napari tests skip"; $(1); fi
+test: $(STAMP) service-deps client-deps
+	@$(call XVFB_RUN,$(PY) -m pytest -q)
 
-test-all: $(STAMP) service-deps
-	$(PY) -m pytest -q -m "not gpu"
+test-all: $(STAMP) service-deps client-deps
+	@$(call XVFB_RUN,$(PY) -m pytest -q -m "not gpu")
+
+## System packages of the napari review client under Xvfb (installed as root when missing; Debian names).
+CLIENT_DEBS := xvfb xauth libgl1 libegl1 libgl1-mesa-dri libfontconfig1 libdbus-1-3 libxkbcommon-x11-0 \
+  libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1
+client-deps:
+	@dpkg -s $(CLIENT_DEBS) >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(CLIENT_DEBS); \
+	  else echo "client-deps: not root, install: $(CLIENT_DEBS)"; fi; }
 
 bench: $(STAMP)
 	$(PY) bench/synth_throughput.py --quick

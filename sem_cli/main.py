@@ -36,6 +36,7 @@ _COMMAND_MODULES: list[str] = [
     "pipeline",
     "stages",
     "service",
+    "review",
 ]
 
 for _name in _COMMAND_MODULES:
