@@ -33,6 +33,9 @@ _COMMAND_MODULES: list[str] = [
     "noise",
     "batch",
     "pipeline",
+    "heldout",
+    "adapt",
+    "release",
 ]
 
 for _name in _COMMAND_MODULES:

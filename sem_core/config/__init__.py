@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
+from .adapt import AdaptConfig
 from .base import Section
 from .datasets import DatasetsConfig
 from .denoise import DenoiseConfig
@@ -27,6 +28,7 @@ from .imaging import ImagingConfig
 from .ingest import IngestConfig
 from .noise_fit import NoiseFitConfig
 from .paths import PathsConfig
+from .release import ReleaseConfig
 from .scan import ScanConfig
 from .specimen import SpecimenConfig
 from .train import TrainConfig
@@ -54,6 +56,8 @@ class Params(Section):
     train: TrainConfig = TrainConfig()
     denoise: DenoiseConfig = DenoiseConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    adapt: AdaptConfig = AdaptConfig()
+    release: ReleaseConfig = ReleaseConfig()
 
 
 def merge_overrides(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
