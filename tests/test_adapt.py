@@ -114,3 +114,19 @@ def test_read_adapt_images_folder_and_zarr(tmp_path):
     assert len(images) == 2 and images[1][0, 0] == pytest.approx(102 / 255)
     with pytest.raises(ValueError, match="does not exist"):
         read_adapt_images(tmp_path / "missing")
+
+
+def test_forward_kernel_recovers_a_known_smear():
+    from sem_core.adapt.forward import apply_forward_kernel, estimate_forward_kernel
+
+    rng = np.random.default_rng(0)
+    k_true = np.zeros((5, 5), np.float32)
+    k_true[2, 1:4] = [0.2, 0.5, 0.3]  # a smear along x, off centre
+    outs = [ndimage.gaussian_filter(rng.random((48, 64)), 1.0).astype(np.float32) for _ in range(3)]
+    imgs = [apply_forward_kernel(torch.from_numpy(o)[None, None], torch.from_numpy(k_true))[0, 0].numpy()
+            + rng.normal(0, 1e-3, o.shape).astype(np.float32) for o in outs]
+    k = estimate_forward_kernel(outs, imgs, size_px=5)
+    assert np.abs(k - k_true).max() < 0.02
+    assert apply_forward_kernel(torch.ones(1, 1, 8, 8), None).sum() == 64
+    with pytest.raises(ValueError, match="odd"):
+        estimate_forward_kernel(outs, imgs, size_px=4)

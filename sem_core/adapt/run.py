@@ -27,6 +27,7 @@ from torch import nn
 
 from ..provenance import hash_bytes
 from ..rng import derive_rng
+from .forward import apply_forward_kernel, estimate_forward_kernel
 from .masking import make_blind_spot_batch
 from .sure import estimate_sure_mse, make_noise_probe
 
@@ -47,6 +48,7 @@ class AdaptResult:
     seconds: float
     model_hash: str
     history: list[dict[str, float]] = field(default_factory=list)
+    forward_kernel: list[list[float]] | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready figures (no weights)."""
@@ -102,6 +104,7 @@ def adapt_model(
     guard_crop_px: int = 256,
     eval_every: int = 50,
     min_gain_db: float = 0.0,
+    forward_kernel_px: int = 5,
     seed: int = 0,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> AdaptResult:
@@ -124,6 +127,9 @@ def adapt_model(
         Guard: centred crops of ``guard_images`` images spread over the batch (left out of training when
         the batch has more than twice as many images), scored every ``eval_every`` steps; adapted weights
         are kept only if their estimated gain is ``>= min_gain_db``.
+    forward_kernel_px : int
+        Side of the forward kernel ``k`` (:mod:`.forward`) fitted from the starting model's outputs on the
+        guard crops; the loss and the guard compare ``k * f`` with the noisy image. 0: plain Noise2Self.
     seed : int
         Patches, masks and probes come from generators derived from it (same seed => same result).
     progress : callable, optional
@@ -148,10 +154,15 @@ def adapt_model(
 
     net = copy.deepcopy(model).cpu()
     net.eval()
+    kernel = None
+    if forward_kernel_px:
+        with torch.no_grad():
+            outs = [net(torch.from_numpy(g)[None, None])[0, 0].numpy() for g in guard]
+        kernel = torch.from_numpy(estimate_forward_kernel(outs, guard, size_px=forward_kernel_px))
 
     def sure(m: nn.Module) -> float:
         m.eval()
-        return estimate_sure_mse(m, guard, probes)
+        return estimate_sure_mse(lambda t: apply_forward_kernel(m(t), kernel), guard, probes)
 
     before = sure(net)
     best, best_step, best_state = before, 0, copy.deepcopy(net.state_dict())
@@ -179,7 +190,7 @@ def adapt_model(
         for g in opt.param_groups:
             g["lr"] = lr_now
         opt.zero_grad(set_to_none=True)
-        out = net(masked)
+        out = apply_forward_kernel(net(masked), kernel)
         loss = F.mse_loss(out[score], x[score])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -203,7 +214,8 @@ def adapt_model(
     final.eval()
     return AdaptResult(model=final, kept=kept, sure_before=before, sure_after=best if kept else before,
                        estimated_gain_db=gain if kept else 0.0, best_step=best_step if kept else 0, steps=steps,
-                       seconds=time.perf_counter() - t0, model_hash=hash_state_dict(final), history=history)
+                       seconds=time.perf_counter() - t0, model_hash=hash_state_dict(final), history=history,
+                       forward_kernel=kernel.tolist() if kernel is not None else None)
 
 
 def adapt_checkpoint(

@@ -30,10 +30,13 @@ class AdaptConfig(Section):
     guard_crop_px: int = Field(256, ge=32, description="Guard crop side.")
     eval_every: int = Field(50, ge=1, description="Steps between guard evaluations (the best is kept).")
     min_gain_db: float = Field(0.0, description="Keep adapted weights only if the SURE gain reaches this.")
+    forward_kernel_px: int = Field(5, ge=0, le=15, description="Forward kernel side (0: plain Noise2Self).")
     max_images: int | None = Field(None, ge=1, description="Use at most this many images of the input.")
 
     @model_validator(mode="after")
     def _check_runs(self) -> "AdaptConfig":
+        if self.forward_kernel_px and self.forward_kernel_px % 2 == 0:
+            raise ValueError(f"adapt.forward_kernel_px must be odd or 0, got {self.forward_kernel_px}")
         if self.run_px <= 2 * self.corr_len_px:
             raise ValueError(f"adapt.run_px ({self.run_px}) must exceed 2·corr_len_px ({2 * self.corr_len_px})")
         return self
