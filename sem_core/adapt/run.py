@@ -90,7 +90,7 @@ def adapt_model(
     model: nn.Module,
     images: Sequence[np.ndarray],
     *,
-    steps: int = 300,
+    steps: int = 200,
     batch_size: int = 8,
     patch_px: int = 96,
     lr: float = 5e-5,

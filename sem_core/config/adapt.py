@@ -15,7 +15,7 @@ class AdaptConfig(Section):
     """x-run Noise2Self fine-tuning with a SURE guard (:func:`sem_core.adapt.adapt_model`)."""
 
     per_batch: bool = Field(False, description="Batch flow: adapt the U-Net to each batch before denoising.")
-    steps: int = Field(300, ge=1, description="Fine-tuning steps.")
+    steps: int = Field(200, ge=1, description="Fine-tuning steps.")
     batch_size: int = Field(8, ge=1, description="Patches per step.")
     patch_px: int = Field(96, ge=16, description="Patch side (multiple of the U-Net's 2**depth).")
     lr: float = Field(5e-5, gt=0, le=1e-2, description="Adam learning rate (cosine decay).")
