@@ -130,3 +130,26 @@ def test_forward_kernel_recovers_a_known_smear():
     assert apply_forward_kernel(torch.ones(1, 1, 8, 8), None).sum() == 64
     with pytest.raises(ValueError, match="odd"):
         estimate_forward_kernel(outs, imgs, size_px=4)
+
+
+def test_cli_adapt_writes_a_model_denoise_accepts(tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from sem_cli.main import app
+
+    src = export_release(_tiny_model(), tmp_path / "start.safetensors", {"name": "start"})
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        im = np.clip(_scene((112, 128), i) + rng.normal(0, 0.05, (112, 128)), 0, 1)
+        Image.fromarray((im * 255).astype(np.uint8)).save(folder / f"im{i}.png")
+    out = tmp_path / "adapted.safetensors"
+    res = CliRunner().invoke(app, ["adapt", str(folder), "--out", str(out), "--from", str(src), "--steps", "2"])
+    assert res.exit_code == 0, res.output
+    assert "model hash" in res.output and out.is_file()
+    _, card = load_model(out)
+    assert card["adapted_from"] == str(src) and card["adapt"]["n_images"] == 2
+    bad = CliRunner().invoke(app, ["adapt", str(tmp_path / "nope"), "--out", str(out), "--from", str(src)])
+    assert bad.exit_code == 1 and "does not exist" in " ".join(bad.output.split())

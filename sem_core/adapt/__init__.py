@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from .inputs import read_adapt_images
 from .masking import make_blind_spot_batch
-from .run import AdaptResult, adapt_checkpoint, adapt_model, hash_state_dict
+from .run import AdaptResult, adapt_batch, adapt_checkpoint, adapt_model, hash_state_dict
 from .sure import estimate_sure_mse
 
-__all__ = ["AdaptResult", "adapt_checkpoint", "adapt_model", "estimate_sure_mse", "hash_state_dict", "make_blind_spot_batch",
+__all__ = ["AdaptResult", "adapt_batch", "adapt_checkpoint", "adapt_model", "estimate_sure_mse", "hash_state_dict", "make_blind_spot_batch",
            "read_adapt_images"]

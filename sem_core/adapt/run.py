@@ -31,7 +31,7 @@ from .forward import apply_forward_kernel, estimate_forward_kernel
 from .masking import make_blind_spot_batch
 from .sure import estimate_sure_mse, make_noise_probe
 
-__all__ = ["AdaptResult", "adapt_checkpoint", "adapt_model", "hash_state_dict"]
+__all__ = ["AdaptResult", "adapt_batch", "adapt_checkpoint", "adapt_model", "hash_state_dict"]
 
 
 @dataclass
@@ -259,3 +259,18 @@ def adapt_checkpoint(
                               "adapt": report})
     report.update(path=str(out), file_sha256=hash_file(out))
     return report
+
+
+def adapt_batch(input_path: str | Path, source: str | Path, out: str | Path, *, seed: int, channel: str = "auto",
+                max_images: int | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Read a batch (folder of TIFF/PNG or a Zarr store, :func:`~.inputs.read_adapt_images`) and
+    :func:`adapt_checkpoint` ``source`` on it into ``out``; returns the report (``model_hash``, ``kept``, ...).
+
+    The one call the batch flow makes per batch when ``adapt.per_batch`` is on:
+    ``adapt_batch(batch_dir, release_model, out, seed=params.seed, max_images=params.adapt.max_images,
+    **params.adapt.library_kwargs())``.
+    """
+    from .inputs import read_adapt_images
+
+    images, names = read_adapt_images(input_path, channel=channel, max_images=max_images)
+    return adapt_checkpoint(source, images, out, seed=seed, input_names=names, input_path=str(input_path), **kwargs)
