@@ -53,9 +53,10 @@ def test_run_release_chooses_on_val_and_exports(tmp_path):
     ids = [f"{i:03d}" for i in range(1, 7)]
     out = tmp_path / "rel" / "unet.safetensors"
     res = run_release(noisy, clean, split=split, image_ids=ids, split_mode="contiguous",
-                      candidates={"a": {}, "b": {"contrast": 0.1}}, seeds=[0, 1], common=COMMON, out=out,
-                      log=lambda s: None)
-    assert len(res["runs"]) == 4 and set(res["table"]) == {"a", "b"}
+                      candidates={"a": {}, "b": {"contrast": 0.1, "seeds": (3,)}}, seeds=[0, 1], common=COMMON,
+                      out=out, log=lambda s: None)
+    assert [(r["candidate"], r["seed"]) for r in res["runs"]] == [("a", 0), ("a", 1), ("b", 3)]
+    assert set(res["table"]) == {"a", "b"}
     best = max(res["runs"], key=lambda r: r["val"]["psnr_aligned"])
     assert res["chosen"] == {"candidate": best["candidate"], "seed": best["seed"]}
     assert out.stat().st_size < MAX_RELEASE_BYTES

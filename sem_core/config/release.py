@@ -23,6 +23,7 @@ class ReleaseCandidateConfig(Section):
     noise_scale: tuple[float, float] = Field((1.0, 1.0), description="Residual scale range (noise level).")
     steps: int | None = Field(None, ge=1, description="Real-pair steps (default: release.steps).")
     lr: float | None = Field(None, gt=0, description="Learning rate (default: release.lr).")
+    seeds: tuple[int, ...] | None = Field(None, min_length=1, description="Seeds (default: release.seeds).")
 
     @model_validator(mode="after")
     def _check(self) -> "ReleaseCandidateConfig":

@@ -50,7 +50,7 @@ def run_release(
         The whole store (aligned pairs); only ``split["train"]`` is trained on.
     split : {"train", "val", "test"} -> indices
     candidates : name -> overrides of :func:`~.recipe.train_candidate` (``pretrain_steps``, ``sim_copies``,
-        ``brightness``, ``contrast``, ``noise_scale``, ...)
+        ``brightness``, ``contrast``, ``noise_scale``, ...) and optionally its own ``seeds``
     seeds : seeds per candidate
     common : :func:`~.recipe.train_candidate` arguments shared by all candidates (``model_kwargs``, ``steps``, ...)
     out : the exported ``.safetensors`` (card beside it)
@@ -71,7 +71,7 @@ def run_release(
     for name, overrides in candidates.items():
         opts = dict(overrides)
         copies = int(opts.pop("sim_copies", 0))
-        for seed in seeds:
+        for seed in opts.pop("seeds", None) or seeds:
             sim = None
             if copies:
                 if noise_model is None:
