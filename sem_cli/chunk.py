@@ -37,6 +37,7 @@ def chunk_cmd(
     try:
         path = chunk_tin_balls(
             manifest, path=target, seed=cfg.seed, align=ds_cfg.align, split_fractions=ds_cfg.split,
+            split_mode=ds_cfg.split_mode, split_gap=ds_cfg.split_gap,
             images_per_chunk=ds_cfg.images_per_chunk, mask_min_area_px=ds_cfg.mask_min_area_px,
             dataset_info=info, params_for_provenance={"seed": cfg.seed, "datasets.tin_balls": ds_cfg},
             progress=True,

@@ -37,6 +37,9 @@ _COMMAND_MODULES: list[str] = [
     "stages",
     "service",
     "review",
+    "heldout",
+    "adapt",
+    "release",
 ]
 
 for _name in _COMMAND_MODULES:

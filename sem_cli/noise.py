@@ -95,6 +95,8 @@ def fit_cmd(
     console.print(f"{len(pairs)} pairs from {origin}")
     tolerances = {"slope": ("rel", nf.tol_slope_rel), "intercept": ("rel", nf.tol_intercept_rel),
                   "acf_x1": ("abs", nf.tol_acf_x1_abs), "acf_y1": ("abs", nf.tol_acf_y1_abs)}
+    if nf.fit_direction:
+        tolerances.update(asym_x1=("abs", nf.tol_asym_x1_abs), grad_corr_x=("abs", nf.tol_grad_corr_x_abs))
     estimator = {"border_px": nf.border_px, "local_mean_px": nf.local_mean_px, "grad_max": nf.grad_max,
                  "bin_width": nf.bin_width}
     model, report = fit_noise_model(
@@ -102,7 +104,8 @@ def fit_cmd(
         n_train=nf.n_train, split=nf.split, split_seed=params.seed, iterations=nf.iterations,
         se_per_pe=nf.se_per_pe, n_taps=nf.n_taps, se_model=nf.se_model, se_gamma_shape=nf.se_gamma_shape,
         intercept_from=nf.intercept_from, check_repeats=nf.check_repeats,
-        fit_edge_blur=nf.fit_edge_blur, edge_pairs=nf.edge_pairs, estimator=estimator, tolerances=tolerances,
+        fit_edge_blur=nf.fit_edge_blur, edge_pairs=nf.edge_pairs, fit_direction=nf.fit_direction,
+        direction_taps=nf.direction_taps, direction_steps=nf.direction_steps, estimator=estimator, tolerances=tolerances,
     )
     used = [f for _, n, c, _ in items for f in (n, c)]
     provenance = make_provenance(

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
+from .adapt import AdaptConfig
 from .base import Section
 from .datasets import DatasetsConfig
 from .denoise import DenoiseConfig
@@ -27,6 +28,7 @@ from .imaging import ImagingConfig
 from .ingest import IngestConfig
 from .noise_fit import NoiseFitConfig
 from .paths import PathsConfig
+from .release import ReleaseConfig
 from .scan import ScanConfig
 from .service import ServiceConfig
 from .specimen import SpecimenConfig
@@ -56,6 +58,8 @@ class Params(Section):
     denoise: DenoiseConfig = DenoiseConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     service: ServiceConfig = ServiceConfig()
+    adapt: AdaptConfig = AdaptConfig()
+    release: ReleaseConfig = ReleaseConfig()
 
 
 def merge_overrides(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,10 @@ class TinBallsDatasetConfig(Section):
     """``tin_balls.zarr``: the real pairs of the manifest, materialised (``sem-denoise chunk``)."""
 
     split: SplitFractions = Field((0.8, 0.1, 0.1), description="train/val/test fractions of the pairs.")
+    split_mode: Literal["random", "contiguous"] = Field(
+        "contiguous", description="'contiguous': blocks in acquisition order (train, val, then the held-out test "
+        "block), so no training frame neighbours a test frame; 'random': a seeded permutation.")
+    split_gap: int = Field(0, ge=0, description="Contiguous mode: pairs left out between consecutive blocks.")
     align: bool = Field(True, description="Shift the clean image onto the noisy one (manifest shift).")
     images_per_chunk: int = Field(1, ge=1, description="Images per Zarr chunk along N.")
     mask_min_area_px: int = Field(4, ge=0, description="Otsu ball mask: drop components smaller than this.")

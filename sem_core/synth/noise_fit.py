@@ -44,7 +44,8 @@ DEFAULT_TOLERANCES: dict[str, tuple[str, float]] = {
 }
 """Per statistic: ("rel", r) passes when ``|sim - real| <= r |real|``, ("abs", a) when ``|sim - real| <= a``."""
 
-_REPORTED = ("slope", "intercept", "acf_x1", "acf_x2", "acf_x3", "acf_y1", "skew", "clip_high", "clip_low")
+_REPORTED = ("slope", "intercept", "acf_x1", "acf_x2", "acf_x3", "acf_y1", "skew", "clip_high", "clip_low",
+             "asym_x1", "grad_corr_x")
 
 
 def compute_fir_acf(taps: Sequence[float], lags: Sequence[int] = (1, 2, 3)) -> np.ndarray:
@@ -180,6 +181,9 @@ def fit_noise_model(
     check_repeats: int = 4,
     fit_edge_blur: bool = True,
     edge_pairs: int = 8,
+    fit_direction: bool = False,
+    direction_taps: int = 5,
+    direction_steps: int = 3,
     estimator: Mapping[str, Any] | None = None,
     tolerances: Mapping[str, tuple[str, float]] = DEFAULT_TOLERANCES,
 ) -> tuple[NoiseModel, dict[str, Any]]:
@@ -203,6 +207,10 @@ def fit_noise_model(
     fit_edge_blur, edge_pairs
         Fit ``signal_blur_px`` so that the edge blur (clean -> noisy Gaussian sigma) of simulated pairs
         matches the real one on the first ``edge_pairs`` training pairs (two refinements).
+    fit_direction, direction_taps, direction_steps
+        Then refit the filter (``direction_taps`` taps, same ACF) and ``signal_shift_px`` so the simulated
+        left-right asymmetry and residual-gradient correlation match the training pairs
+        (:func:`sem_core.synth.calibrate_direction.fit_direction`, ``direction_steps`` Newton steps).
     estimator : mapping, optional
         Keyword arguments for :func:`measure_noise_stats` (the same for real and simulated data).
 
@@ -243,6 +251,15 @@ def fit_noise_model(
                               "real_per_pair": [s.summary() for s in real]}
     if fit_edge_blur:
         model, report["edge_blur"] = _fit_signal_blur(model, [pairs[i] for i in train[:edge_pairs]], rng=rng, est=est)
+        sim = _aggregate(simulate_noise_stats(model, cleans_train, rng=rng, estimator=est), est)
+    if fit_direction:
+        from .calibrate_direction import fit_direction as _fit_direction
+
+        seed = int(rng.integers(2**62))
+        model, report["direction"] = _fit_direction(
+            model, real=real_train.summary(), n_taps=direction_taps, steps=direction_steps,
+            simulate=lambda m: _aggregate(simulate_noise_stats(m, cleans_train, rng=np.random.default_rng(seed),
+                                                               estimator=est), est).summary())
         sim = _aggregate(simulate_noise_stats(model, cleans_train, rng=rng, estimator=est), est)
     # ``sim`` is the final model on the training cleans: the training check.
     report["train"] = compare_noise_stats(real_train, sim, tolerances=tolerances)

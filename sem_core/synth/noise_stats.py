@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.optimize import minimize_scalar
 
-__all__ = ["NoiseStats", "measure_noise_stats", "aggregate_noise_stats", "fit_variance_law", "make_flat_mask"]
+__all__ = ["NoiseStats", "measure_direction", "measure_noise_stats", "aggregate_noise_stats", "fit_variance_law", "make_flat_mask"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class NoiseStats:
     edge_sigma: float
     n_flat: int
     offset: float
+    asym_x1: float = float("nan")
+    grad_corr_x: float = float("nan")
     bin_intensity: tuple[float, ...] = field(default=())
     bin_variance: tuple[float, ...] = field(default=())
     bin_count: tuple[int, ...] = field(default=())
@@ -53,12 +55,14 @@ class NoiseStats:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
     def summary(self) -> dict[str, float]:
-        """Flat scalar figures: slope, intercept, acf_x1..3, acf_y1, skew, clip_high, clip_low, edge_sigma."""
+        """Flat scalar figures: slope, intercept, acf_x1..3, acf_y1, skew, clip_high, clip_low, edge_sigma,
+        asym_x1, grad_corr_x."""
         return {
             "slope": self.slope, "intercept": self.intercept,
             "acf_x1": self.acf_x[0], "acf_x2": self.acf_x[1], "acf_x3": self.acf_x[2],
             "acf_y1": self.acf_y1, "skew": self.skew, "clip_high": self.clip_high,
             "clip_low": self.clip_low, "edge_sigma": self.edge_sigma,
+            "asym_x1": self.asym_x1, "grad_corr_x": self.grad_corr_x,
         }
 
 
@@ -96,6 +100,29 @@ def _masked_corr(r: np.ndarray, mask: np.ndarray, *, dy: int, dx: int) -> float:
         return float("nan")
     a, b = a[m], b[m]
     return float(np.sum(a * b) / np.sqrt(np.sum(a * a) * np.sum(b * b)))
+
+
+def measure_direction(noisy: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
+    """Left-right statistics of the residual ``r = noisy - clean`` (whole image, standardised).
+
+    Returns
+    -------
+    asym_x1 : float
+        Third-order lag-1 asymmetry along x, ``mean(r[x+1] r[x]^2) - mean(r[x] r[x+1]^2)``: zero for noise whose
+        statistics are the same mirrored; shot noise through a causal detector filter makes it positive.
+    grad_corr_x : float
+        Correlation of ``r[:, x]`` with the clean image's forward difference ``clean[:, x+1] - clean[:, x]``:
+        a left-right displacement (or smear) of the noisy image relative to the clean one.
+    """
+    r = np.asarray(noisy, np.float64) - np.asarray(clean, np.float64)
+    sd = r.std()
+    if sd == 0:
+        return 0.0, 0.0
+    r = (r - r.mean()) / sd
+    asym = float(np.mean(r[:, 1:] * r[:, :-1] ** 2) - np.mean(r[:, :-1] * r[:, 1:] ** 2))
+    grad = np.diff(np.asarray(clean, np.float64), axis=1)
+    corr = float(np.corrcoef(r[:, :-1].ravel(), grad.ravel())[0, 1]) if grad.std() > 0 else 0.0
+    return asym, corr
 
 
 def _edge_sigma(noisy: np.ndarray, clean: np.ndarray, edges: np.ndarray) -> float:
@@ -196,6 +223,7 @@ def measure_noise_stats(
     skew = float(np.mean((z - z.mean()) ** 3) / np.std(z) ** 3)
     acf_x = tuple(_masked_corr(r, flat, dy=0, dx=k) for k in (1, 2, 3))
     acf_y1 = _masked_corr(r, flat, dy=1, dx=0)
+    asym_x1, grad_corr_x = measure_direction(noisy, clean)
     sigma = float("nan")
     if edge_blur:
         edge_region = ndi.binary_dilation(~make_flat_mask(clean, grad_sigma=grad_sigma, grad_max=grad_max, erode_px=0), iterations=2)
@@ -204,6 +232,7 @@ def measure_noise_stats(
     return NoiseStats(
         slope=slope, intercept=intercept, acf_x=acf_x, acf_y1=acf_y1, skew=skew,
         clip_high=clip_high, clip_low=clip_low, edge_sigma=sigma, n_flat=int(flat.sum()), offset=offset,
+        asym_x1=asym_x1, grad_corr_x=grad_corr_x,
         bin_intensity=tuple(float(v) for v in b_int), bin_variance=tuple(float(v) for v in b_var),
         bin_count=tuple(int(v) for v in b_cnt), bin_clipped=tuple(int(v) for v in b_clip),
     )
@@ -250,6 +279,7 @@ def aggregate_noise_stats(stats: Sequence[NoiseStats], *, bin_width: float = 8.0
         clip_low=float(np.mean([s.clip_low for s in stats])),
         edge_sigma=float(np.nanmean(edge)) if np.isfinite(edge).any() else float("nan"),
         n_flat=int(w.sum()), offset=wmean([s.offset for s in stats]),
+        asym_x1=float(np.nanmean([s.asym_x1 for s in stats])), grad_corr_x=float(np.nanmean([s.grad_corr_x for s in stats])),
         bin_intensity=tuple(float(v) for v in b_int), bin_variance=tuple(float(v) for v in b_var),
         bin_count=tuple(int(v) for v in b_cnt), bin_clipped=tuple(int(v) for v in b_clip),
     )

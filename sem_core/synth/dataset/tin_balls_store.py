@@ -44,6 +44,8 @@ def chunk_tin_balls(
     seed: int,
     align: bool = True,
     split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    split_mode: str = "random",
+    split_gap: int = 0,
     images_per_chunk: int = 1,
     mask_min_area_px: int = 4,
     dataset_info: Mapping[str, Any] | None = None,
@@ -64,8 +66,8 @@ def chunk_tin_balls(
         The split uses ``derive_rng(seed, "tin_balls", "split")``.
     align : bool
         Move each clean image onto its noisy one by the manifest's integer-rounded shift.
-    split_fractions, images_per_chunk, mask_min_area_px
-        Split, chunk length along N, minimum ball area of the Otsu mask (:func:`make_ball_mask`).
+    split_fractions, split_mode, split_gap, images_per_chunk, mask_min_area_px
+        Split (:func:`sem_core.splits.make_split`; the manifest's row order is the acquisition order), chunk length along N, minimum ball area of the Otsu mask (:func:`make_ball_mask`).
     dataset_info : mapping, optional
         ``source``, ``repository``, ``licence``, ``licence_text``, ``citation`` (see
         ``sem_core.ingest.describe_dataset``), copied into the attrs.
@@ -128,7 +130,8 @@ def chunk_tin_balls(
             for name in ("noisy", "clean", "mask"):
                 group[name].resize((len(ids), *shape))
         group.attrs.update({"image_ids": ids, "skipped": skipped, "split": make_split(
-            len(ids), rng=derive_rng(seed, "tin_balls", "split"), fractions=split_fractions)})
+            len(ids), rng=derive_rng(seed, "tin_balls", "split"), fractions=split_fractions, mode=split_mode,
+            gap=split_gap)})
     except BaseException:
         shutil.rmtree(partial_path(path), ignore_errors=True)
         raise

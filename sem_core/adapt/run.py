@@ -1,0 +1,276 @@
+"""Fine-tune a U-Net on noisy images alone (x-run Noise2Self), keeping the result only if SURE says it helps.
+
+Loop: random ``patch_px`` crops of the training images, x-run blind-spot masking
+(:func:`~.masking.make_blind_spot_batch`), MSE between the network's output and the *noisy* input on the
+scored run cores, Adam. Normalisation layers stay in inference mode (their running statistics are the
+pre-trained ones; small batches of masked patches would corrupt them). Every ``eval_every`` steps the
+model is scored on the guard crops by Monte-Carlo SURE (:func:`~.sure.estimate_sure_mse`) with the
+SEM noise model (variance law + x correlation); the best-scoring weights are kept, and they replace the
+starting weights only if their estimated gain is at least ``min_gain_db``. Otherwise the input model is
+returned unchanged (``kept=False``), so adaptation never knowingly makes a batch worse.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..provenance import hash_bytes
+from ..rng import derive_rng
+from .forward import apply_forward_kernel, estimate_forward_kernel
+from .masking import make_blind_spot_batch
+from .sure import estimate_sure_mse, make_noise_probe
+
+__all__ = ["AdaptResult", "adapt_batch", "adapt_checkpoint", "adapt_model", "hash_state_dict"]
+
+
+@dataclass
+class AdaptResult:
+    """What :func:`adapt_model` did: the model to use, whether adapted weights were kept, the evidence."""
+
+    model: nn.Module
+    kept: bool
+    sure_before: float
+    sure_after: float
+    estimated_gain_db: float
+    best_step: int
+    steps: int
+    seconds: float
+    model_hash: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    forward_kernel: list[list[float]] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready figures (no weights)."""
+        return {k: v for k, v in self.__dict__.items() if k != "model"}
+
+
+
+def hash_state_dict(model: nn.Module) -> str:
+    """sha256 of the model's state dict (keys sorted, tensors as float32/int64 bytes)."""
+    parts = []
+    for k in sorted(model.state_dict()):
+        v = model.state_dict()[k].detach().cpu()
+        v = v.float() if v.is_floating_point() else v.long()
+        parts.append(k.encode() + b"\0" + v.contiguous().numpy().tobytes())
+    return hash_bytes(b"".join(parts))
+
+
+def _freeze_norm_stats(model: nn.Module) -> None:
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def _guard_crops(images: Sequence[np.ndarray], n: int, crop_px: int) -> tuple[list[int], list[np.ndarray]]:
+    """Indices of ``n`` images spread over the batch and a centred crop of each."""
+    n = min(n, len(images))
+    idx = sorted({int(round(i)) for i in np.linspace(0, len(images) - 1, n)})
+    crops = []
+    for i in idx:
+        h, w = images[i].shape
+        ch, cw = min(crop_px, h), min(crop_px, w)
+        r, c = (h - ch) // 2, (w - cw) // 2
+        crops.append(np.ascontiguousarray(images[i][r:r + ch, c:c + cw], np.float32))
+    return idx, crops
+
+
+def adapt_model(
+    model: nn.Module,
+    images: Sequence[np.ndarray],
+    *,
+    steps: int = 200,
+    batch_size: int = 8,
+    patch_px: int = 96,
+    lr: float = 5e-5,
+    run_px: int = 8,
+    corr_len_px: int = 2,
+    row_stride: int = 4,
+    noise_slope_grey: float = 3.48,
+    noise_intercept_grey2: float = 16.0,
+    noise_fir_taps: Sequence[float] = (0.586, 0.343, 0.071),
+    guard_images: int = 4,
+    guard_crop_px: int = 256,
+    eval_every: int = 50,
+    min_gain_db: float = 0.0,
+    forward_kernel_px: int = 5,
+    seed: int = 0,
+    progress: Callable[[dict[str, float]], None] | None = None,
+) -> AdaptResult:
+    """Adapt ``model`` to ``images`` without clean references.
+
+    Parameters
+    ----------
+    model : nn.Module
+        (B, 1, H, W) -> (B, 1, H, W) on the unit scale, on the CPU; not modified (a copy is trained).
+    images : sequence of (H, W) float32 in [0, 1]
+        The batch's noisy images (each at least ``patch_px`` on both sides).
+    steps, batch_size, patch_px, lr
+        Fine-tuning length, patches per step, patch side (a multiple of the model's input multiple), Adam rate.
+    run_px, corr_len_px, row_stride
+        The x-run mask (:func:`~.masking.make_blind_spot_batch`).
+    noise_slope_grey, noise_intercept_grey2, noise_fir_taps
+        The SEM noise model of the guard: variance = slope·I + intercept in 8-bit grey levels, correlation
+        along x from the FIR taps (defaults: the Tin-balls training-block fit).
+    guard_images, guard_crop_px, eval_every, min_gain_db
+        Guard: centred crops of ``guard_images`` images spread over the batch (left out of training when
+        the batch has more than twice as many images), scored every ``eval_every`` steps; adapted weights
+        are kept only if their estimated gain is ``>= min_gain_db``.
+    forward_kernel_px : int
+        Side of the forward kernel ``k`` (:mod:`.forward`) fitted from the starting model's outputs on the
+        guard crops; the loss and the guard compare ``k * f`` with the noisy image. 0: plain Noise2Self.
+    seed : int
+        Patches, masks and probes come from generators derived from it (same seed => same result).
+    progress : callable, optional
+        Called with ``{"step", "steps", "loss", "seconds"}`` (and ``"sure_gain_db"`` at guard steps).
+
+    Returns
+    -------
+    AdaptResult
+    """
+    if not images:
+        raise ValueError("adapt_model needs at least one image")
+    small = [i for i, im in enumerate(images) if min(im.shape) < patch_px]
+    if small:
+        raise ValueError(f"images {small} are smaller than patch_px={patch_px}")
+    t0 = time.perf_counter()
+    guard_idx, guard = _guard_crops(images, guard_images, guard_crop_px)
+    train_idx = [i for i in range(len(images)) if i not in guard_idx] if len(images) > 2 * len(guard_idx) else \
+        list(range(len(images)))
+    prng = derive_rng(seed, "adapt", "probe")
+    probes = [make_noise_probe(g, rng=prng, slope=noise_slope_grey, intercept=noise_intercept_grey2,
+                               fir_taps=noise_fir_taps) for g in guard]
+
+    net = copy.deepcopy(model).cpu()
+    net.eval()
+    kernel = None
+    if forward_kernel_px:
+        with torch.no_grad():
+            outs = [net(torch.from_numpy(g)[None, None])[0, 0].numpy() for g in guard]
+        kernel = torch.from_numpy(estimate_forward_kernel(outs, guard, size_px=forward_kernel_px))
+
+    def sure(m: nn.Module) -> float:
+        m.eval()
+        return estimate_sure_mse(lambda t: apply_forward_kernel(m(t), kernel), guard, probes)
+
+    before = sure(net)
+    best, best_step, best_state = before, 0, copy.deepcopy(net.state_dict())
+    history: list[dict[str, float]] = [{"step": 0, "sure_mse": before}]
+    gen = torch.Generator().manual_seed(int(derive_rng(seed, "adapt", "patches").integers(2**62)))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    stacks = [torch.from_numpy(np.ascontiguousarray(images[i], np.float32)) for i in train_idx]
+    running = float("nan")
+    for step in range(1, steps + 1):
+        _freeze_norm_stats(net)
+        k = torch.randint(0, len(stacks), (batch_size,), generator=gen).tolist()
+        batch = []
+        for i in k:
+            h, w = stacks[i].shape
+            r = int(torch.randint(0, h - patch_px + 1, (1,), generator=gen))
+            c = int(torch.randint(0, w - patch_px + 1, (1,), generator=gen))
+            patch = stacks[i][r:r + patch_px, c:c + patch_px]
+            if int(torch.randint(0, 2, (1,), generator=gen)):
+                patch = patch.flip(0)  # up-down flip keeps the fast-scan axis and direction
+            batch.append(patch)
+        x = torch.stack(batch)[:, None]
+        masked, score = make_blind_spot_batch(x, gen=gen, run_px=run_px, corr_len_px=corr_len_px,
+                                              row_stride=row_stride)
+        lr_now = lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
+        for g in opt.param_groups:
+            g["lr"] = lr_now
+        opt.zero_grad(set_to_none=True)
+        out = apply_forward_kernel(net(masked), kernel)
+        loss = F.mse_loss(out[score], x[score])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        value_now = float(loss.detach())
+        running = value_now if math.isnan(running) else 0.9 * running + 0.1 * value_now
+        info = {"step": step, "steps": steps, "loss": running, "seconds": time.perf_counter() - t0}
+        if step % eval_every == 0 or step == steps:
+            value = sure(net)
+            info["sure_gain_db"] = 10 * math.log10(before / value) if value > 0 and before > 0 else float("nan")
+            history.append({"step": step, "sure_mse": value, "loss": running})
+            if value < best:
+                best, best_step, best_state = value, step, copy.deepcopy(net.state_dict())
+        if progress is not None:
+            progress(info)
+    gain = 10 * math.log10(before / best) if best > 0 and before > 0 else float("-inf")
+    kept = best_step > 0 and gain >= min_gain_db
+    final = copy.deepcopy(model).cpu()
+    if kept:
+        final.load_state_dict(best_state)
+    final.eval()
+    return AdaptResult(model=final, kept=kept, sure_before=before, sure_after=best if kept else before,
+                       estimated_gain_db=gain if kept else 0.0, best_step=best_step if kept else 0, steps=steps,
+                       seconds=time.perf_counter() - t0, model_hash=hash_state_dict(final), history=history,
+                       forward_kernel=kernel.tolist() if kernel is not None else None)
+
+
+def adapt_checkpoint(
+    source: str | Path,
+    images: Sequence[np.ndarray],
+    out: str | Path,
+    *,
+    input_names: Sequence[str] = (),
+    input_path: str = "",
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Load ``source`` (release or checkpoint), :func:`adapt_model` it on ``images``, write ``out``.
+
+    ``out`` ending ``.safetensors`` is an fp16 release with a card (``adapted_from``, ``adapt``); ``.ckpt``
+    a float32 training-format checkpoint. Both load with :func:`sem_core.checkpoint.load_model`, so
+    ``sem-denoise denoise --model OUT`` accepts them. ``kwargs`` go to :func:`adapt_model`.
+
+    Returns
+    -------
+    dict
+        :meth:`AdaptResult.summary` plus ``path``, ``file_sha256``, ``source``, ``source_sha256``,
+        ``n_images``; ``model_hash`` is the adapted weights' hash (record it in the batch provenance).
+    """
+    from ..checkpoint import export_release, load_model, save_checkpoint
+    from ..provenance import hash_file
+
+    source, out = Path(source), Path(out)
+    model, card = load_model(source)
+    result = adapt_model(model, images, **kwargs)
+    report = {**result.summary(), "source": str(source), "source_sha256": hash_file(source),
+              "n_images": len(images), "input": input_path, "input_names": list(input_names),
+              "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items() if k != "progress"}}
+    arch = dict(card["architecture"])
+    if out.suffix == ".safetensors":
+        new_card = {k: v for k, v in card.items() if k not in ("architecture", "date")}
+        new_card.update(name=out.stem, adapted_from=str(source), adapt=report)
+        export_release(result.model, out, new_card)
+    else:
+        save_checkpoint(out, {"model": result.model.state_dict(), "config": {"model_kwargs": arch},
+                              "data_hash": None, "val_metrics": {}, "step": result.best_step,
+                              "adapt": report})
+    report.update(path=str(out), file_sha256=hash_file(out))
+    return report
+
+
+def adapt_batch(input_path: str | Path, source: str | Path, out: str | Path, *, seed: int, channel: str = "auto",
+                max_images: int | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Read a batch (folder of TIFF/PNG or a Zarr store, :func:`~.inputs.read_adapt_images`) and
+    :func:`adapt_checkpoint` ``source`` on it into ``out``; returns the report (``model_hash``, ``kept``, ...).
+
+    The one call the batch flow makes per batch when ``adapt.per_batch`` is on:
+    ``adapt_batch(batch_dir, release_model, out, seed=params.seed, max_images=params.adapt.max_images,
+    **params.adapt.library_kwargs())``.
+    """
+    from .inputs import read_adapt_images
+
+    images, names = read_adapt_images(input_path, channel=channel, max_images=max_images)
+    return adapt_checkpoint(source, images, out, seed=seed, input_names=names, input_path=str(input_path), **kwargs)
