@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from sem_core.synth.calibrate import compute_fir_acf
+from sem_core.synth.noise_fit import compute_fir_acf
 from sem_core.synth.calibrate_direction import compute_fir_asymmetry, fit_direction, solve_fir_taps_with_asymmetry
 from sem_core.synth.imaging import NoiseModel, apply_noise_to_clean
 from sem_core.synth.noise_stats import measure_direction

@@ -41,7 +41,7 @@ def compute_fir_asymmetry(taps: Sequence[float]) -> float:
 def solve_fir_taps_with_asymmetry(acf: Sequence[float], asymmetry: float, *, n_taps: int = 5,
                                   start: Sequence[float] | None = None) -> tuple[float, ...]:
     """Taps (sum 1) whose white-noise ACF at lags 1..len(acf) and :func:`compute_fir_asymmetry` match the targets."""
-    from .calibrate import compute_fir_acf
+    from .noise_fit import compute_fir_acf
 
     target = np.asarray(acf, dtype=np.float64)
     lags = list(range(1, target.size + 1))
@@ -91,7 +91,7 @@ def fit_direction(
     report : dict
         Every trial (asymmetry ratio, shift, simulated figures) and the chosen one.
     """
-    from .calibrate import compute_fir_acf
+    from .noise_fit import compute_fir_acf
 
     acf = compute_fir_acf(model.fir_taps, (1, 2, 3))
     energy = float(np.dot(model.fir_taps, model.fir_taps))

@@ -51,7 +51,7 @@ class NoiseModel:
     ``signal_shift_px`` moves the signal along x (cubic spline) before the detector: the short- and
     long-dwell frames of a real pair sit a fraction of a pixel apart after integer alignment, which the
     residual's correlation with the clean x-gradient shows (fitted with the filter's left-right
-    asymmetry in :func:`sem_core.synth.calibrate.fit_direction`).
+    asymmetry in :func:`sem_core.synth.calibrate_direction.fit_direction`).
     """
 
     gain_grey_per_se: float = 4.5
