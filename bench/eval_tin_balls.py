@@ -1,5 +1,9 @@
 """Score denoisers on the held-out real Tin-balls pairs with the issue's aligned protocol.
 
+Superseded by ``sem-denoise heldout`` (:mod:`sem_core.evaluate.heldout`: the same baselines, aligned *and* raw
+scores, the shift estimated once per pair on the noisy image, and a check that a model never trained on a
+held-out image). Kept for the figures recorded in ``reports/tin_balls_release_eval.json``.
+
 Test split of ``tin_balls.zarr`` (never seen in training), whole images (data bar removed, G
 channel). Aligned scores: shift by Hann-windowed phase correlation on the central region, reference
 moved by the whole-pixel shift, brightness offset removed, 8 px border cut

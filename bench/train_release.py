@@ -1,5 +1,9 @@
 """Train the released Tin-balls U-Net under a wall-clock budget and score it on held-out real pairs.
 
+The package recipe is ``sem-denoise release`` (:mod:`sem_core.release`: fixed steps, deterministic, candidates x
+seeds chosen on the val block, augmentation and simulated-noise pre-training); this script is the GPU-budget
+variant that produced the committed ``models/release/unet_tin_balls.safetensors`` (on the old random split).
+
 One self-contained run (made for a lent GPU; ``--dry-run`` checks it on the CPU in seconds):
 
 1. Reads ``tin_balls.zarr`` (pairs already aligned by ingest's integer shift) and its stored split.

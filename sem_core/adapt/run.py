@@ -73,17 +73,36 @@ def _freeze_norm_stats(model: nn.Module) -> None:
             m.eval()
 
 
-def _guard_crops(images: Sequence[np.ndarray], n: int, crop_px: int) -> tuple[list[int], list[np.ndarray]]:
-    """Indices of ``n`` images spread over the batch and a centred crop of each."""
-    n = min(n, len(images))
-    idx = sorted({int(round(i)) for i in np.linspace(0, len(images) - 1, n)})
-    crops = []
-    for i in idx:
-        h, w = images[i].shape
-        ch, cw = min(crop_px, h), min(crop_px, w)
-        r, c = (h - ch) // 2, (w - cw) // 2
-        crops.append(np.ascontiguousarray(images[i][r:r + ch, c:c + cw], np.float32))
-    return idx, crops
+def _split_guard(images: Sequence[np.ndarray], n: int, crop_px: int, patch_px: int
+                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Guard crops the training never sees, and the training images.
+
+    With more than ``2 n`` images, ``n`` images spread over the batch are the guard (centred crops) and the rest
+    train. Otherwise (a small batch) every image is cut in two along y: the guard crop comes from its bottom
+    rows, training patches from the rows above (noise is independent between rows, so nothing leaks). A network
+    scored by SURE on pixels it was trained on memorises their noise and SURE cannot tell (the estimate covers
+    the output's dependence on the noise at inference, not through training).
+    """
+    def centre(img: np.ndarray, h: int, w: int) -> np.ndarray:
+        r, c = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
+        return np.ascontiguousarray(img[r:r + h, c:c + w], np.float32)
+
+    if len(images) > 2 * n:
+        idx = sorted({int(round(i)) for i in np.linspace(0, len(images) - 1, n)})
+        guard = [centre(images[i], min(crop_px, images[i].shape[0]), min(crop_px, images[i].shape[1])) for i in idx]
+        return guard, [images[i] for i in range(len(images)) if i not in idx]
+    guard, train = [], []
+    for img in images:
+        h, w = img.shape
+        top = max(patch_px, h - min(crop_px, h // 2))
+        if h - top < 32:  # too short to split: guard and train share the image (the guard is optimistic)
+            guard.append(centre(img, min(crop_px, h), min(crop_px, w)))
+            train.append(img)
+            continue
+        bottom = img[top:]
+        guard.append(centre(bottom, bottom.shape[0], min(crop_px, w)))
+        train.append(img[:top])
+    return guard, train
 
 
 def adapt_model(
@@ -124,9 +143,9 @@ def adapt_model(
         The SEM noise model of the guard: variance = slope·I + intercept in 8-bit grey levels, correlation
         along x from the FIR taps (defaults: the Tin-balls training-block fit).
     guard_images, guard_crop_px, eval_every, min_gain_db
-        Guard: centred crops of ``guard_images`` images spread over the batch (left out of training when
-        the batch has more than twice as many images), scored every ``eval_every`` steps; adapted weights
-        are kept only if their estimated gain is ``>= min_gain_db``.
+        Guard: pixels the training never sees (:func:`_split_guard`: ``guard_images`` whole images of a large
+        batch, else the bottom rows of every image), scored every ``eval_every`` steps; adapted weights are
+        kept only if their estimated gain is ``>= min_gain_db``.
     forward_kernel_px : int
         Side of the forward kernel ``k`` (:mod:`.forward`) fitted from the starting model's outputs on the
         guard crops; the loss and the guard compare ``k * f`` with the noisy image. 0: plain Noise2Self.
@@ -145,9 +164,7 @@ def adapt_model(
     if small:
         raise ValueError(f"images {small} are smaller than patch_px={patch_px}")
     t0 = time.perf_counter()
-    guard_idx, guard = _guard_crops(images, guard_images, guard_crop_px)
-    train_idx = [i for i in range(len(images)) if i not in guard_idx] if len(images) > 2 * len(guard_idx) else \
-        list(range(len(images)))
+    guard, train_images = _split_guard(images, guard_images, guard_crop_px, patch_px)
     prng = derive_rng(seed, "adapt", "probe")
     probes = [make_noise_probe(g, rng=prng, slope=noise_slope_grey, intercept=noise_intercept_grey2,
                                fir_taps=noise_fir_taps) for g in guard]
@@ -169,7 +186,7 @@ def adapt_model(
     history: list[dict[str, float]] = [{"step": 0, "sure_mse": before}]
     gen = torch.Generator().manual_seed(int(derive_rng(seed, "adapt", "patches").integers(2**62)))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    stacks = [torch.from_numpy(np.ascontiguousarray(images[i], np.float32)) for i in train_idx]
+    stacks = [torch.from_numpy(np.ascontiguousarray(im, np.float32)) for im in train_images]
     running = float("nan")
     for step in range(1, steps + 1):
         _freeze_norm_stats(net)
