@@ -91,7 +91,11 @@ def _bare(spec: dict) -> dict:
             if cuda:
                 torch.cuda.synchronize()
             seconds += time.perf_counter() - t0
-    return {"seconds": seconds, "mpix_s": mpix_per_s(img.size, seconds)}
+    from bench.denoise_scan import count_macs
+
+    plain, _ = load_model(spec["model"], device="cpu")
+    macs = count_macs(plain, (tile, tile)) * len(tiles)  # multiply-accumulates of all the timed passes
+    return {"seconds": seconds, "mpix_s": mpix_per_s(img.size, seconds), "tflops": 2 * macs / seconds / 1e12}
 
 
 def run_child(cmd: list[str], *, threads: int, pythonpath: Path = ROOT) -> tuple[str, float]:
@@ -113,7 +117,10 @@ def bare(model: Path, scan: Path, args) -> tuple[float, float]:
     spec = {"model": str(model), "scan": str(scan), "threads": args.threads, "device": args.device,
             "compile": args.compile, "tile": 1024}
     text, rss = run_child([sys.executable, __file__, "--bare-child", json.dumps(spec)], threads=args.threads)
-    return json.loads(text.strip().splitlines()[-1])["seconds"], rss
+    res = json.loads(text.strip().splitlines()[-1])
+    peak = f" = {res['tflops'] / args.peak_tflops:.2f} of {args.peak_tflops:g}" if args.device.startswith("cuda") else ""
+    print(f"  bare: {res['tflops']:.3f} TFLOP/s{peak}", flush=True)
+    return res["seconds"], rss
 
 
 def cli(model: Path, scan: Path, out: Path, args, *, tree: Path = ROOT, extra: list[str] = ()) -> tuple[float, float]:
@@ -164,7 +171,8 @@ def bench_rss(tmp: Path, args) -> None:
             write_synthetic_scan(scan, side)
             sec, rss[side] = cli(model_path(name, tmp), scan, tmp / "o.ome.zarr", args)
             shutil.rmtree(scan)
-            print(f"{name} {side}²: {sec:.1f} s, peak RSS {rss[side]:.0f} MiB", flush=True)
+            print(f"{name} {side}²: {sec:.1f} s = {side * side / 1e6 / sec:.2f} MPix/s end to end (Zarr -> "
+                  f"{args.device} -> OME-Zarr), peak RSS {rss[side]:.0f} MiB", flush=True)
         sides = sorted(rss)
         print(f"{name}: peak RSS {sides[-1]}² / {sides[0]}² = {rss[sides[-1]] / rss[sides[0]]:.2f} (goal <= 1.20)")
 
@@ -213,6 +221,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["release", "default"], choices=sorted(MODELS))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--compile", action="store_true", help="torch.compile both the bare model and the CLI's")
+    ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H200: 989)")
     ap.add_argument("--before", type=Path, help="another source tree (e.g. a `git archive` of main): its CLI too")
     ap.add_argument("--classical", action="store_true", help="per-method MPix/s of the classical methods")
     ap.add_argument("--rss", type=int, nargs="+", help="scan sides for the peak-RSS check of the CLI path")

@@ -125,11 +125,10 @@ def denoise_cmd(
     if zarr_in:
         if not is_zarr_path(output):
             raise _fail(f"a Zarr input needs a .zarr / .ome.zarr output, got {output}")
-        from sem_core.denoise.tiled import fit_chunk
+        from sem_core.denoise.tiled import choose_chunk
         from sem_core.parallel import denoise_zarr
 
-        size = chunk or getattr(denoiser, "block_px", None) or dcfg.chunk_px  # U-Net: its own (larger) block
-        size = fit_chunk(size, denoiser=denoiser)
+        size = choose_chunk(chunk, denoiser=denoiser, default_px=dcfg.chunk_px)
         try:
             run = denoise_zarr(input, output, denoiser=denoiser, chunks=size, scheduler=scheduler or dcfg.scheduler,
                                num_workers=workers or dcfg.num_workers, resume=resume, progress=True,

@@ -15,7 +15,7 @@ import numpy as np
 
 from .base import Denoiser, denoise_image, to_unit_float
 
-__all__ = ["BlockDenoiser", "fit_chunk", "plan_blocks", "denoise_tiled"]
+__all__ = ["BlockDenoiser", "choose_chunk", "fit_chunk", "plan_blocks", "denoise_tiled"]
 
 
 class BlockDenoiser:
@@ -35,6 +35,13 @@ def fit_chunk(chunk_px: int, *, denoiser: Denoiser) -> int:
     """``chunk_px`` rounded down to the method's ``chunk_multiple``, at least one multiple (bm3d: one cell)."""
     multiple = int(getattr(denoiser, "chunk_multiple", 1))
     return max(multiple, int(chunk_px) - int(chunk_px) % multiple)
+
+
+def choose_chunk(chunk_px: int | None, *, denoiser: Denoiser, default_px: int) -> int:
+    """Block side for tiled denoising: ``chunk_px`` if given, else the method's own ``block_px`` (the U-Net: its
+    context is paid once per block, so it wants large blocks), else ``default_px``; then :func:`fit_chunk`."""
+    size = chunk_px or getattr(denoiser, "block_px", None) or default_px
+    return fit_chunk(int(size), denoiser=denoiser)
 
 
 def plan_blocks(n: int, *, chunk_px: int, halo: int) -> tuple[int, ...]:

@@ -6,7 +6,7 @@ far edges to the network's ``input_multiple`` so that max-pooling sees the whole
 grid (the tile's origin is on that grid: blocks start on multiples of ``chunk_multiple``). On CPU
 the pass is :func:`~sem_core.models.strips.forward_in_strips` (same function, ~1/3 of the memory)
 in ``channels_last``, one pass at a time per process (torch's own threads use the cores). Larger
-tiles (a device with less memory, or ``compile``: one static shape) are cut into sub-tiles of
+tiles (a device with less memory: set ``tile_px`` below the block) are cut into sub-tiles of
 ``tile_px`` core plus ``ctx`` context per side, run ``batch_size`` at a time. CUDA: bfloat16
 autocast and ``channels_last``. The output is clamped to [0, 1]. ``ensemble`` averages the network
 over transforms (:mod:`sem_core.models.ensemble`; ``scan`` keeps the fast-scan axis).
@@ -61,6 +61,9 @@ def cached_model(checkpoint: str | Path, *, checkpoint_hash: str | None = None, 
     (nn.Module, dict, str)
         The model in eval mode (shared: use it read-only, under ``inference_mode``), its card, the hash.
     """
+    key = (checkpoint_hash, str(device), bool(channels_last))
+    if checkpoint_hash is not None and key in _MODELS:  # an unpickled denoiser, model already here: no file read
+        return _MODELS[key], _MODELS[key].card, checkpoint_hash
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"U-Net checkpoint {path} does not exist (train/release a model first; Dask "
@@ -104,8 +107,8 @@ class UnetDenoiser:
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``.
     compile : bool
-        ``torch.compile`` the network (worth it on CUDA for long scans; compiling takes tens of seconds).
-        Every pass is then a batch of ``batch_size`` sub-tiles of one static shape.
+        ``torch.compile`` the network (worth it on CUDA for long scans; compiling takes tens of seconds per
+        shape: a scan's blocks have at most 4, sub-tile batches are padded to ``batch_size``, one shape).
     ensemble : {"none", "scan", "dihedral"}
         Self-ensemble: 1, 2 (image and up-down flip) or 8 forward passes per tile.
     """
@@ -220,7 +223,7 @@ class UnetDenoiser:
         h, w = x.shape
         t, c, m = self.tile_px, self.ctx, self.multiple
         dev = self.setup.device
-        whole = max(h, w) <= t + 2 * c and not self.compile
+        whole = max(h, w) <= t + 2 * c  # compiled: one graph per block shape (<= 4 in a scan)
         if whole:  # one pass; zero-pad the far edges to the pooling multiple (flips keep the grid)
             hp, wp = math.ceil(h / m) * m, math.ceil(w / m) * m
         else:  # sub-tile cores on a grid from `c` (the caller's halo is their outer context)
