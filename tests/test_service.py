@@ -162,8 +162,10 @@ def test_kill_mid_registration_leaves_no_run_and_rerun_completes(service, stack,
 
     store = ObjectStore(service["settings"])
     run_id = _run_id(data)
+    scratch = data["root"] / "killed-tmp"  # the killed process cannot remove its temp files: keep them here
+    scratch.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT), SEM_REVIEW_URL=service["url"],
-               SEM_REVIEW_TOKEN=service["tokens"]["write"])
+               SEM_REVIEW_TOKEN=service["tokens"]["write"], TMPDIR=str(scratch))
     proc = subprocess.Popen([sys.executable, "-m", "sem_cli.main", "service", "register", "--params",
                              str(data["params"])], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     killed_with = 0
