@@ -59,11 +59,8 @@ def _data(levels: Sequence[Any]) -> tuple[Any, bool]:
     return (list(levels), True) if len(levels) > 1 else (levels[0], False)
 
 
-def _add_boxes(viewer: Any, defects: Sequence[Mapping[str, Any]], image_id: str, method: str | None,
-               name: str) -> Any:
-    boxes = defect_boxes(defects, image_id, method)
-    colours = [DEFECT_COLOURS.get(t, "white") for t in boxes["type"]]
-    features = {"type": boxes["type"], "retention": boxes["retention"], "label": boxes["text"]}
+def _add_boxes(viewer: Any, boxes: Mapping[str, Any], name: str) -> Any:
+    colours, features = _box_style(boxes)
     text = {"string": "{label}", "size": 8, "color": "white", "anchor": "upper_left"}
     if len(boxes["data"]) > MAX_SHAPES:
         corners = np.stack(boxes["data"])
@@ -72,8 +69,8 @@ def _add_boxes(viewer: Any, defects: Sequence[Mapping[str, Any]], image_id: str,
         # no text labels here: thousands of strings slow every redraw; hovering shows a point's features
         return viewer.add_points(centres, name=name, symbol="square", size=sizes, face_color="transparent",
                                  border_color=colours, border_width=0.15, features=features)
-    return viewer.add_shapes(boxes["data"], shape_type="rectangle", name=name, edge_color=colours, edge_width=1.5,
-                             face_color="transparent", features=features, text=text)
+    return viewer.add_shapes(boxes["data"], shape_type="rectangle", name=name, edge_color=colours or "white",
+                             edge_width=1.5, face_color="transparent", features=features, text=text)
 
 
 def show_image(viewer: Any, source: Any, image: Mapping[str, Any], defects: Sequence[Mapping[str, Any]], *,
@@ -108,8 +105,8 @@ def show_image(viewer: Any, source: Any, image: Mapping[str, Any], defects: Sequ
             levels[role] = list(source.levels(image, role))
         except (KeyError, FileNotFoundError, OSError, ValueError, RuntimeError) as exc:
             panels.missing[role] = str(exc)
-    grid.enabled = False
     if not levels:
+        grid.enabled = False
         viewer.layers.clear()
         return panels
     ref_role = "clean" if "clean" in levels else "noisy"
@@ -126,44 +123,111 @@ def show_image(viewer: Any, source: Any, image: Mapping[str, Any], defects: Sequ
         sample = np.concatenate([np.abs(np.asarray(d[-1], dtype=np.float32)).ravel() for d in diffs.values()])
         bound = float(np.percentile(sample, 99.5)) or 1.0
         panels.difference_range = (-bound, bound)
-    with viewer.layers.batched_update():  # one scene-graph update for all panels, not one per layer
-        _add_panels(viewer, panels, levels, diffs, ref_role, defects if has_boxes else None)
-    grid.stride = 2 if has_boxes else 1
-    grid.spacing = 0.02  # a thin gap between panels
+    plan = _plan(levels, diffs, ref_role, defects if has_boxes else None, iid)
+    reuse = _reusable(viewer, plan)
+    if reuse:  # same panels as shown (next/previous image): swap the data, keep the visuals and the view
+        _update_panels(viewer, panels, plan)
+    else:
+        grid.enabled = False
+        with viewer.layers.batched_update():  # one scene-graph update for all panels, not one per layer
+            _add_panels(viewer, panels, plan)
+        grid.stride = 2 if has_boxes else 1
+        grid.spacing = 0.02  # a thin gap between panels
+    for lay in viewer.layers:
+        lay.visible = True
     grid.enabled = True
+    if not reuse:
+        viewer.reset_view()
     viewer.layers.selection.active = viewer.layers[panels.intensity[0]]
-    viewer.reset_view()
     return panels
 
 
-def _add_panels(viewer: Any, panels: Panels, levels: Mapping[str, list[Any]], diffs: Mapping[str, list[Any]],
-                ref_role: str, defects: Sequence[Mapping[str, Any]] | None) -> None:
+def _plan(levels: Mapping[str, list[Any]], diffs: Mapping[str, list[Any]], ref_role: str,
+          defects: Sequence[Mapping[str, Any]] | None, iid: str) -> list[dict[str, Any]]:
+    """The layers to show, in order: ``{name, kind: image|diff|boxes, data, multiscale, boxes}``."""
+    order = [(r, levels[r], "image") for r in levels] + [(f"{m} - {ref_role}", d, "diff") for m, d in diffs.items()]
+    plan = []
+    for name, lv, kind in order:
+        data, multiscale = _data(lv)
+        plan.append({"name": name, "kind": kind, "data": data, "multiscale": multiscale})
+        if defects is not None:
+            method = name if kind == "image" else name.split(" - ")[0]
+            boxes = defect_boxes(defects, iid, method if method not in ("noisy", "clean") else None)
+            plan.append({"name": f"defects: {name}", "kind": "boxes", "boxes": boxes,
+                         "points": len(boxes["data"]) > MAX_SHAPES})
+    return plan
+
+
+def _reusable(viewer: Any, plan: Sequence[Mapping[str, Any]]) -> bool:
+    from napari.layers import Points
+
+    layers = list(viewer.layers)
+    if [lay.name for lay in layers] != [p["name"] for p in plan]:
+        return False
+    for lay, p in zip(layers, plan):
+        if p["kind"] == "boxes":
+            if isinstance(lay, Points) != p["points"] or p["points"]:
+                return False
+        elif lay.multiscale != p["multiscale"] or _shape0(lay.data) != _shape0(p["data"]):
+            return False
+    return True
+
+
+def _shape0(data: Any) -> tuple[int, ...]:
+    return tuple((data[0] if isinstance(data, (list, tuple)) else data).shape)
+
+
+def _box_style(boxes: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    colours = [DEFECT_COLOURS.get(t, "white") for t in boxes["type"]]
+    return colours, {"type": boxes["type"], "retention": boxes["retention"], "label": boxes["text"]}
+
+
+def _update_panels(viewer: Any, panels: Panels, plan: Sequence[Mapping[str, Any]]) -> None:
+    import pandas as pd
+
+    for p in plan:
+        layer = viewer.layers[p["name"]]
+        if p["kind"] == "boxes":
+            colours, features = _box_style(p["boxes"])
+            layer.data = p["boxes"]["data"]
+            layer.features = pd.DataFrame(features)
+            if colours:
+                layer.edge_color = colours
+            layer.refresh_text()
+            panels.boxes.append(p["name"])
+            continue
+        layer.data = p["data"]
+        _record(panels, p)
+    for name in panels.intensity + panels.differences:
+        rng = panels.contrast if name in panels.intensity else panels.difference_range
+        viewer.layers[name].contrast_limits = rng
+
+
+def _record(panels: Panels, p: Mapping[str, Any]) -> None:
+    if p["kind"] == "image":
+        panels.intensity.append(p["name"])
+        if p["name"] not in ("noisy", "clean"):
+            panels.methods.append(p["name"])
+    else:
+        panels.differences.append(p["name"])
+
+
+def _add_panels(viewer: Any, panels: Panels, plan: Sequence[Mapping[str, Any]]) -> None:
     from napari.experimental import link_layers
 
     viewer.layers.clear()
-    iid, scale = panels.image_id, None
-    order = [(r, levels[r], "image") for r in levels] + [(f"{m} - {ref_role}", d, "diff") for m, d in diffs.items()]
     intensity_layers, diff_layers = [], []
-    for name, lv, kind in order:
-        data, multiscale = _data(lv)
-        if kind == "image":
-            layer = viewer.add_image(data, multiscale=multiscale, name=name, colormap="gray",
-                                     contrast_limits=panels.contrast, scale=scale)
-            intensity_layers.append(layer)
-            panels.intensity.append(name)
-            if name not in ("noisy", "clean"):
-                panels.methods.append(name)
-        else:
-            layer = viewer.add_image(data, multiscale=multiscale, name=name, colormap="PiYG",
-                                     contrast_limits=panels.difference_range, scale=scale)
-            diff_layers.append(layer)
-            panels.differences.append(name)
+    for p in plan:
+        if p["kind"] == "boxes":
+            panels.boxes.append(_add_boxes(viewer, p["boxes"], p["name"]).name)
+            continue
+        image = p["kind"] == "image"
+        layer = viewer.add_image(p["data"], multiscale=p["multiscale"], name=p["name"],
+                                 colormap="gray" if image else "PiYG",
+                                 contrast_limits=panels.contrast if image else panels.difference_range)
         layer.name_overlay.visible = True  # the panel's title in its grid cell
-        if defects is not None:
-            method = name if kind == "image" else name.split(" - ")[0]
-            box = _add_boxes(viewer, defects, iid, method if method not in ("noisy", "clean") else None,
-                             f"defects: {name}")
-            panels.boxes.append(box.name)
+        (intensity_layers if image else diff_layers).append(layer)
+        _record(panels, p)
     for group in (intensity_layers, diff_layers):
         if len(group) > 1:
             link_layers(group, ("contrast_limits", "gamma"))

@@ -283,10 +283,11 @@ class ReviewWidget(QWidget):
         except Exception as exc:  # noqa: BLE001
             self._error(f"compare {a} {b}: {exc}")
             return
+        shown = [d for d in self.deltas if d.get("a") is not None or d.get("b") is not None]  # not all-NaN metrics
         t = self.deltas_table
         t.setSortingEnabled(False)
-        t.setRowCount(len(self.deltas))
-        for i, d in enumerate(self.deltas):
+        t.setRowCount(len(shown))
+        for i, d in enumerate(shown):
             for j, c in enumerate(DELTA_COLUMNS):
                 t.setItem(i, j, _item(d.get(c)))
         t.setSortingEnabled(True)

@@ -59,7 +59,9 @@ def test_widget_lists_runs_and_two_run_deltas(widget):
     psnr = {d["method"]: d["delta"] for d in widget.deltas if d["metric"] == "psnr"}
     assert psnr == pytest.approx({"noisy_input": 1.0, "gaussian": 1.0, "unet-full": 1.0})
     src = widget.source
-    assert widget.deltas_table.rowCount() == len(compute_deltas(src.run(PREVIOUS), src.run(RUN)))
+    expected = compute_deltas(src.run(PREVIOUS), src.run(RUN))
+    assert widget.deltas == expected
+    assert widget.deltas_table.rowCount() == sum(d["a"] is not None or d["b"] is not None for d in expected) > 0
     assert widget.run["id"] == PREVIOUS
     widget.select_runs([RUN])
     assert widget.deltas_table.rowCount() == 0
@@ -131,9 +133,16 @@ def test_keys_next_image_and_next_method(widget, viewer):
     assert "unet-full" in visible and "gaussian" not in visible and "defects: gaussian" not in visible
     widget.previous_method()
     assert {"gaussian", "defects: gaussian"} <= {lay.name for lay in viewer.layers if lay.visible}
+    before = {lay.name: id(lay) for lay in viewer.layers}
     widget.next_image()  # w001 (has pixels): grid mode again, every panel shown
     assert widget.panels.image_id == order[1]
     assert viewer.canvas.grid.enabled and all(lay.visible for lay in viewer.layers)
+    assert {lay.name: id(lay) for lay in viewer.layers} == before  # same panels: layers reused, data swapped
+    src, img = widget.source, next(im for im in widget.images if im["id"] == order[1])
+    np.testing.assert_array_equal(viewer.layers["unet-full"].data, src.levels(img, "unet-full")[0])
+    boxes = viewer.layers["defects: unet-full"]
+    assert list(boxes.features["retention"]) == pytest.approx([0.81, 0.86])
+    np.testing.assert_array_equal(boxes.data[0][0], [17, 20])  # w001's first box starts at (17, 20)
     widget.previous_image()
     assert widget.panels.image_id == order[0]
 
