@@ -173,9 +173,15 @@ def test_cli_noise_fit_writes_model_and_flat_report(tin_balls_dir, tmp_path):
     result = CliRunner().invoke(app, ["noise", "fit", "--params", str(tmp_path / "params.yaml")])
     assert result.exit_code == 0, result.output
     model = read_noise_model(tmp_path / "nm.json")
-    assert 0 < model.gain_grey_per_se < 50
     report = json.loads((tmp_path / "r" / "fit.json").read_text())
-    assert isinstance(report["train_real_slope"], float) and report["passed"] in (0.0, 1.0)
+    assert report["model_gain_grey_per_se"] == model.gain_grey_per_se  # the flat report is the written model
+    # the fitted model reproduces what it was fitted to (training pairs): variance slope and fast-axis
+    # correlation (measured: 0.4 % and 0.004 apart; the held-out split is what the pass flags judge)
+    assert report["train_sim_slope"] == pytest.approx(report["train_real_slope"], rel=0.05)
+    assert report["train_sim_acf_x1"] == pytest.approx(report["train_real_acf_x1"], abs=0.02)
+    assert report["train_real_acf_x1"] > 0.3  # the real noise is correlated along x (not a degenerate fit)
+    flags = {k: v for k, v in report.items() if k.endswith("_pass")}
+    assert len(flags) >= 6 and report["passed"] == float(all(v == 1.0 for v in flags.values()))
     assert report["provenance"]["stage"] == "noise_fit" and len(report["provenance"]["inputs_hash"]) == 64
     assert [p["pair_id"] for p in report["details"]["pairs"]] == ["001", "002", "003"]
     assert [r["split"] for r in report["details"]["real_per_pair"]] == ["train", "train", "held_out"]

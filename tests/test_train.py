@@ -214,7 +214,9 @@ def test_gpu_check_dry_run_on_cpu(tmp_path):
     assert status == 0 and summary["errors"] == {}
     train = summary["train"]
     assert train["machinery_patches_per_s"] > 0 and train["bare_same_loss_patches_per_s"] > 0
-    assert 0 < train["ratio_machinery_vs_bare_mse"] and train["machinery_last_loss"] > 0
+    assert train["ratio_machinery_vs_bare_mse"] == pytest.approx(
+        train["machinery_patches_per_s"] / train["bare_mse_patches_per_s"], rel=1e-12)
+    assert np.isfinite(train["machinery_last_loss"]) and train["machinery_last_loss"] > 0
     assert {r["base_channels"] for r in summary["inference"]} == {32, 64}
     assert all(r["mpix_per_s"] > 0 and r["finite"] for r in summary["inference"] if not r.get("skipped"))
     end_to_end = summary["train_model"]
