@@ -86,7 +86,20 @@ def test_a_checkpoint_model_is_loaded_once_per_process_and_pickles_as_path_and_h
     assert clone.model is a.model and clone.checkpoint_hash == a.checkpoint_hash
     image = np.random.default_rng(1).random((40, 44)).astype(np.float32)
     np.testing.assert_array_equal(denoise_image(image, denoiser=clone), denoise_image(image, denoiser=a))
-    ckpt.write_bytes(ckpt.read_bytes() + b" ")  # the file changed under a pickled denoiser: refuse it
+    from sem_core.denoise import unet as unet_module
+
+    ckpt.write_bytes(ckpt.read_bytes() + b" ")  # the file changed under a pickled denoiser ...
+    unet_module._MODELS.clear()  # ... and a fresh worker process (nothing cached) must load it: refused
     with pytest.raises(ValueError, match="SHA-256"):
         pickle.loads(blob)
 
+
+
+def test_the_unet_block_is_the_default_chunk_and_an_explicit_chunk_wins():
+    from sem_core.denoise.tiled import choose_chunk
+
+    unet = build_denoiser("unet", model=_net(base_channels=4, depth=2), device="cpu", block_px=102)
+    assert unet.block_px == 104  # rounded up to the input multiple
+    assert choose_chunk(None, denoiser=unet, default_px=1024) == 104
+    assert choose_chunk(66, denoiser=unet, default_px=1024) == 64  # the user's, on the pooling grid
+    assert choose_chunk(None, denoiser=build_denoiser("gaussian"), default_px=1024) == 1024

@@ -41,7 +41,7 @@ def _encode(block, x: torch.Tensor, rows: int) -> torch.Tensor:
         y = block(x[..., lo:hi, :])[..., a - lo : a - lo + (b - a), :]
         if out is None:
             out = torch.empty((*y.shape[:-2], h, y.shape[-1]), dtype=y.dtype, device=y.device,
-                              memory_format=_format_of(x))
+                              memory_format=_format_of(y))
         out[..., a:b, :] = y
         del y
     return out
@@ -63,13 +63,14 @@ def _decode(up, dec, deep: torch.Tensor, skip: torch.Tensor, rows: int, head=Non
         y = y[..., a - lo : a - lo + (b - a), :]
         if out is None:
             out = torch.empty((*y.shape[:-2], h, y.shape[-1]), dtype=y.dtype, device=y.device,
-                              memory_format=_format_of(skip))
+                              memory_format=_format_of(y))
         out[..., a:b, :] = y
         del y
     return out
 
 
 def _format_of(x: torch.Tensor) -> torch.memory_format:
+    """The layout of a computed strip, for the whole map it is written into (no transposing copies)."""
     return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
         and not x.is_contiguous() else torch.contiguous_format
 
