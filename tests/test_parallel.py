@@ -165,7 +165,6 @@ _KILL_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
 def test_kill_minus_9_mid_scan_then_rerun_is_bit_identical(tmp_path, scan):
     script = tmp_path / "run.py"
     script.write_text(_KILL_SCRIPT)
@@ -187,7 +186,6 @@ def test_kill_minus_9_mid_scan_then_rerun_is_bit_identical(tmp_path, scan):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.slow
 def test_distributed_scheduler_address_gives_the_same_output(tmp_path, scan):
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cl:
