@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--kernel-from-train", action="store_true",
+                    help="forward kernel fitted clean -> noisy on the training block's pairs (not from the model)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -48,11 +50,18 @@ def main() -> None:
     model, _ = load_model(args.model)
     base = score_method(lambda im: predict_image(model, im), noisy, clean)
     print(f"start  {args.model.name}: aligned PSNR {base['psnr_aligned']:.2f} dB SSIM {base['ssim_aligned']:.3f}")
+    extra = {}
+    if args.kernel_from_train:
+        from sem_core.adapt.forward import estimate_forward_kernel
+
+        tr = ds.split["train"]
+        extra["forward_kernel"] = estimate_forward_kernel([ds.clean[i] / 255.0 for i in tr],
+                                                          [ds.noisy[i] / 255.0 for i in tr], size_px=ad.forward_kernel_px)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         t0 = time.perf_counter()
         res = adapt_model(model, [n.astype(np.float32) / 255.0 for n in noisy], seed=seed,
-                          **{**ad.library_kwargs(), **({"steps": args.steps} if args.steps else {})},
+                          **{**ad.library_kwargs(), **({"steps": args.steps} if args.steps else {}), **extra},
                           progress=lambda i: print(f"  step {i['step']}/{i['steps']} loss {i['loss']:.5f} "
                                                    f"{i['seconds']:.0f}s" + (f" SURE gain {i['sure_gain_db']:+.2f} dB"
                                                    if 'sure_gain_db' in i else ""), flush=True)
@@ -70,7 +79,7 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"model": str(args.model), "split": args.split, "indices": list(map(int, idx)),
-                                        "start": base, "adapted": rows, "params": ad.model_dump()}, indent=2) + "\n")
+                                        "start": base, "adapted": rows, "params": ad.model_dump(), "kernel_from_train": args.kernel_from_train}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

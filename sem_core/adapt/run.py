@@ -124,6 +124,7 @@ def adapt_model(
     eval_every: int = 50,
     min_gain_db: float = 0.0,
     forward_kernel_px: int = 5,
+    forward_kernel: np.ndarray | None = None,
     seed: int = 0,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> AdaptResult:
@@ -149,6 +150,9 @@ def adapt_model(
     forward_kernel_px : int
         Side of the forward kernel ``k`` (:mod:`.forward`) fitted from the starting model's outputs on the
         guard crops; the loss and the guard compare ``k * f`` with the noisy image. 0: plain Noise2Self.
+    forward_kernel : (K, K) array, optional
+        A known forward kernel instead (e.g. fitted clean -> noisy on the training session's pairs with
+        :func:`~.forward.estimate_forward_kernel`): the microscope's own operator, not the starting model's.
     seed : int
         Patches, masks and probes come from generators derived from it (same seed => same result).
     progress : callable, optional
@@ -172,7 +176,9 @@ def adapt_model(
     net = copy.deepcopy(model).cpu()
     net.eval()
     kernel = None
-    if forward_kernel_px:
+    if forward_kernel is not None:
+        kernel = torch.from_numpy(np.asarray(forward_kernel, np.float32))
+    elif forward_kernel_px:
         with torch.no_grad():
             outs = [net(torch.from_numpy(g)[None, None])[0, 0].numpy() for g in guard]
         kernel = torch.from_numpy(estimate_forward_kernel(outs, guard, size_px=forward_kernel_px))
