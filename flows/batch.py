@@ -28,6 +28,7 @@ import tasks  # noqa: F401  (Prefect defaults)
 from sem_core.config import load_params
 from sem_core.denoise.base import Denoiser, build_denoiser, describe_denoiser
 from sem_core.provenance import make_provenance
+from tasks.adapt import adapt_for_batch
 from tasks.artifacts import publish_failures, publish_link, publish_table
 from tasks.batch import denoise_item, find_new_batches, list_items, validate_metrics
 from tasks.ledger import publish_output, record_batch, write_json_atomic
@@ -61,6 +62,7 @@ def process_one_batch(
     methods: Mapping[str, Mapping[str, Any]],
     builder: DenoiserBuilder,
     chunks: int,
+    extra_provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Denoise one batch into staging, publish it with its marker, record it in the ledger.
 
@@ -88,7 +90,7 @@ def process_one_batch(
         write_json_atomic(staging / "errors.json", errors)
         provenance = make_provenance(
             params={m: describe_denoiser(d) for m, d in denoisers.items()}, inputs_hash=content_hash,
-            extra={"stage": "process_batches", "batch": name},
+            extra={"stage": "process_batches", "batch": name, **dict(extra_provenance or {})},
         )
         write_json_atomic(staging / "provenance.json", provenance)
         summary = {"n_items": len(items), "n_failed": len(errors), "methods": sorted(methods)}
@@ -101,6 +103,21 @@ def process_one_batch(
     publish_failures(errors, key=f"batch-{name}-failures")
     publish_link(final, key=f"batch-{name}-output", text=f"outputs of batch {name}")
     return entry
+
+
+def _adapted_methods(params: Any, batch: Mapping[str, str], methods: Mapping[str, Mapping[str, Any]],
+                     outputs: Path) -> tuple[dict[str, dict], dict[str, Any]]:
+    """With ``adapt.per_batch`` and a U-Net among ``methods``: adapt it to the batch first (a task), point the
+    U-Net at the adapted model and return its report for the batch provenance. Otherwise ``methods`` unchanged."""
+    chosen = {m: dict(kw) for m, kw in methods.items()}
+    if not params.adapt.per_batch or "unet" not in chosen:
+        return chosen, {}
+    out = outputs / "adapted_models" / f"{batch['batch']}-{batch['content_hash'][:16]}.safetensors"
+    report = adapt_for_batch(batch["path"], str(chosen["unet"]["checkpoint"]), str(out), seed=params.seed,
+                             max_images=params.adapt.max_images, options=params.adapt.library_kwargs())
+    chosen["unet"]["checkpoint"] = str(out)
+    keep = ("model_hash", "file_sha256", "kept", "n_images")
+    return chosen, {"adapted_unet": {"from": str(methods["unet"]["checkpoint"]), **{k: report.get(k) for k in keep}}}
 
 
 @flow(name="process-batches", task_runner=make_task_runner())
@@ -150,8 +167,10 @@ def process_batches(
     results: dict[str, dict[str, Any]] = {}
     for batch in find_new_batches(inbox, outputs):
         try:
-            results[batch["batch"]] = process_one_batch(batch, outputs_dir=outputs, methods=chosen, builder=builder,
-                                                        chunks=chunks or params.denoise.chunk_px)
+            batch_methods, extra = _adapted_methods(params, batch, chosen, outputs)
+            results[batch["batch"]] = process_one_batch(batch, outputs_dir=outputs, methods=batch_methods,
+                                                        builder=builder, chunks=chunks or params.denoise.chunk_px,
+                                                        extra_provenance=extra)
         except Exception as exc:  # recorded in the ledger as failed; retried next run
             logger.error("batch %s failed: %r", batch["batch"], exc)
             results[batch["batch"]] = record_batch(outputs, batch["batch"], {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,32 @@ def test_only_transient_io_errors_are_retried():
 
     assert _retry_transient(None, None, Failed(data=OSError("network file system hiccup")))
     assert not _retry_transient(None, None, Failed(data=SemReadError("x.tif", "not a readable image")))
+
+
+def test_batch_adapts_the_unet_per_batch_and_records_the_adapted_model(inbox, tmp_path, results_dir):
+    """adapt.per_batch: the U-Net is fine-tuned on the batch's own noisy images first (a few steps here), the batch
+    is denoised with the adapted model, and its hash is in the batch provenance."""
+    import yaml
+
+    from sem_core.checkpoint import load_model  # noqa: F401  (the release file must load as a model)
+
+    release = Path("models/release/unet_tin_balls.safetensors")
+    data = yaml.safe_load(Path("params.yaml").read_text())
+    data["adapt"].update(per_batch=True, steps=2, batch_size=2, patch_px=32, guard_images=1, guard_crop_px=32,
+                         eval_every=1, max_images=2)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(data))
+    for p in (inbox / "b1").iterdir():
+        if p.name not in ("img_a.tif", "img_b.tif"):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    outputs = tmp_path / "outputs"
+    state = process_batches(params_path=str(params), methods={"unet": {"checkpoint": str(release)}},
+                            inbox_dir=str(inbox), outputs_dir=str(outputs), chunks=64, return_state=True)
+    assert state.is_completed(), state
+    prov = json.loads((outputs / "b1" / "provenance.json").read_text())
+    adapted = prov["adapted_unet"]
+    assert adapted["from"] == str(release) and len(adapted["model_hash"]) >= 16 and adapted["n_images"] == 2
+    (model,) = (outputs / "adapted_models").glob("*.safetensors")  # with its card beside it
+    assert adapted["file_sha256"] and model.with_suffix(".json").is_file()
+    assert isinstance(adapted["kept"], bool) and len(prov["params_hash"]) == 64
+    assert open_multiscale(outputs / "b1" / "img_a.unet.ome.zarr").shape == (64, 80)
