@@ -199,8 +199,12 @@ def build_stages(params: Any, *, train: bool = True, real_data: bool = True) -> 
         "report", "sem_cli.report:report_cmd", call={"curves": curves or None},
         deps=(*report_inputs, *curves), outs=(p.report,),
         desc="sem-denoise report" + "".join(f" --curves {c}" for c in curves)))
-    # Room for the release stage (sem_cli/release.py:release_cmd, params section ``release``): it reads
-    # the training runs' checkpoints and the evaluation, and writes paths.release_model.
+    if params.release.in_pipeline and real_data:
+        rel = params.release
+        stages.append(Stage(
+            "release", "sem_cli.release:release_cmd", sections=("seed", "release", "datasets.tin_balls"),
+            deps=(p.tin_balls_zarr, p.noise_model), outs=(rel.out, rel.out.with_suffix(".json")),
+            metrics=(rel.report,), desc="sem-denoise release", exclusive=True))
     return {s.name: s for s in stages}
 
 

@@ -52,3 +52,20 @@ def test_flows_import_nothing_from_sem_cli_and_the_table_needs_no_prefect_or_dvc
             "sem_pipeline.paths; print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'dvc'}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_release_stage_joins_both_routes_only_when_asked():
+    """release.in_pipeline adds `release` after the real data it reads (chunk, noise fit), with its outputs."""
+    off = build_stages(load_params(ROOT / "params.yaml"))
+    assert "release" not in off
+    params = load_params(ROOT / "params.yaml", overrides={"release": {"in_pipeline": True}})
+    stages = build_stages(params)
+    rel = stages["release"]
+    assert rel.command == "sem_cli.release:release_cmd" and "release" in rel.sections
+    assert rel.outs[0] == params.release.out and rel.metrics == (params.release.report,)
+    from sem_pipeline.stages import stage_graph
+
+    assert sorted(stage_graph(stages)["release"]) == ["chunk", "noise_fit"]
+    doc = yaml.safe_load(render_dvc_yaml(params))
+    assert doc["stages"]["release"]["cmd"].startswith("sem-denoise stages run release")
+    assert "release" not in build_stages(params, real_data=False)

@@ -45,6 +45,9 @@ class ReleaseConfig(Section):
     out: Path = Field(Path("models/release_candidate/unet_tin_balls.safetensors"),
                       description="Exported release (.safetensors + .json card); promote to paths.release_model by hand.")
     report: Path = Field(Path("reports/release_eval.json"), description="Every run's val/test figures (JSON).")
+    in_pipeline: bool = Field(False, description="A `release` stage in both routes (dvc.yaml and the Prefect "
+                              "pipeline; regenerate dvc.yaml with `make dvc-yaml`). Off by default: the recipe "
+                              "takes about an hour on a 2-core CPU, beyond `make run`'s budget.")
     model: ModelConfig = ModelConfig()
     steps: int = Field(1000, ge=1)
     batch_size: int = Field(8, ge=1)
