@@ -58,7 +58,7 @@ def _child(spec: dict) -> dict:
     import dask.distributed  # noqa: F401  (dask imports it on first compute: keep that out of the timing)
 
     from sem_core.denoise.base import build_denoiser
-    from sem_core.parallel import denoise_zarr
+    from sem_core.denoise_zarr import denoise_zarr
 
     d = build_denoiser(spec["method"], **spec["params"])
     with tempfile.TemporaryDirectory() as tmp:

@@ -43,7 +43,7 @@ BUGS = (
         "return int(self.truncate * self.sigma_px + 0.5)", "return int(self.truncate * self.sigma_px + 0.5) - 1",
         ("tests/test_denoise_classical.py", "-k", "gaussian", "tests/test_denoise_tiled.py")),
     Bug("zarr_marker_first", "tiled Zarr denoising writes the block-done marker before the block's data",
-        "sem_core/parallel.py",
+        "sem_core/denoise_zarr.py",
         "    level0[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = from_unit_float(block, level0.dtype)\n"
         "    group[_PROGRESS][i, j] = 1",
         "    group[_PROGRESS][i, j] = 1\n"

@@ -182,7 +182,7 @@ def _classical_child(spec: dict) -> dict:
 
     from sem_core.denoise.base import build_denoiser
     from sem_core.denoise.throughput import mpix_per_s, time_call
-    from sem_core.parallel import denoise_zarr
+    from sem_core.denoise_zarr import denoise_zarr
 
     torch.set_num_threads(1)
     d = build_denoiser(spec["method"], **spec["params"])

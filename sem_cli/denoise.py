@@ -87,7 +87,7 @@ def denoise_cmd(
     sample = clean_sample = None
     try:
         if zarr_in:
-            from sem_core.parallel import open_source_array
+            from sem_core.denoise_zarr import open_source_array
 
             arr, _ = open_source_array(input)
             check_image_dtype(arr.dtype, input)
@@ -126,7 +126,7 @@ def denoise_cmd(
         if not is_zarr_path(output):
             raise _fail(f"a Zarr input needs a .zarr / .ome.zarr output, got {output}")
         from sem_core.denoise.tiled import choose_chunk
-        from sem_core.parallel import denoise_zarr
+        from sem_core.denoise_zarr import denoise_zarr
 
         size = choose_chunk(chunk, denoiser=denoiser, default_px=dcfg.chunk_px)
         try:

@@ -25,7 +25,7 @@ from skimage.restoration import estimate_sigma
 from sem_core.denoise.base import Denoiser, denoise_image, describe_denoiser, from_unit_float, to_unit_float
 from sem_core.io.ome_zarr import write_image
 from sem_core.io.sem_tiff import read_sem_image
-from sem_core.parallel import denoise_zarr, open_source_array
+from sem_core.denoise_zarr import denoise_zarr, open_source_array
 from sem_core.provenance import make_provenance
 
 from .ledger import batch_content_hash, is_batch_done

@@ -11,7 +11,7 @@ from skimage.metrics import peak_signal_noise_ratio
 from sem_core.denoise.base import build_denoiser, denoise_image, describe_denoiser, list_denoisers
 from sem_core.denoise.tiled import denoise_tiled
 from sem_core.io.ome_zarr import open_multiscale
-from sem_core.parallel import denoise_zarr
+from sem_core.denoise_zarr import denoise_zarr
 
 # 184 = 2·64 + 56 and 248 = 3·64 + 56: 12 blocks of 64, the smallest (56) still covers every halo used here.
 SHAPE = (184, 248)

@@ -1,7 +1,7 @@
 """Denoisers: one interface for classical methods and the U-Net.
 
 ``build_denoiser(name, **params)`` returns a :class:`Denoiser` (``name``, ``halo``, ``__call__``);
-``denoise_image`` applies one to a whole image; :func:`sem_core.parallel.denoise_zarr` tiles a
+``denoise_image`` applies one to a whole image; :func:`sem_core.denoise_zarr.denoise_zarr` tiles a
 scan. Methods: gaussian, median, bilateral, nlm, tv, wavelet (:mod:`.classical`), bm3d
 (:mod:`.bm3d_coloured`, optional, non-commercial licence), unet (:mod:`.unet`, imports torch).
 """

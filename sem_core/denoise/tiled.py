@@ -1,6 +1,6 @@
 """Tiled, Dask-parallel denoising of one in-memory image (TIFF/PNG inputs), equal to whole-image output.
 
-The same block function and padding as :func:`sem_core.parallel.denoise_zarr` (``map_overlap``,
+The same block function and padding as :func:`sem_core.denoise_zarr.denoise_zarr` (``map_overlap``,
 ``depth = halo``, ``boundary="reflect"``), on a NumPy image instead of a Zarr array: blocks start
 on multiples of ``chunk_px`` (itself a multiple of the method's ``chunk_multiple``), and a last
 block thinner than the halo is merged into its neighbour, so any image size works. Images that

@@ -19,7 +19,7 @@ import zarr
 from sem_core.denoise.base import build_denoiser, denoise_image, from_unit_float, to_unit_float
 from sem_core.denoise.classical import GaussianDenoiser
 from sem_core.io.ome_zarr import ATTRS_KEY, create_multiscale, open_multiscale, write_level0_block
-from sem_core.parallel import denoise_zarr, hash_zarr_array
+from sem_core.denoise_zarr import denoise_zarr, hash_zarr_array
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,7 +152,7 @@ _KILL_SCRIPT = textwrap.dedent(
     import sys, time
     from dataclasses import dataclass
     from sem_core.denoise.classical import GaussianDenoiser
-    from sem_core.parallel import denoise_zarr
+    from sem_core.denoise_zarr import denoise_zarr
 
     @dataclass(frozen=True)
     class Slow(GaussianDenoiser):
