@@ -59,7 +59,7 @@ TARGETS = (
     Target("bm3d", ("sem_core/denoise/bm3d_coloured.py",), ("tests/test_denoise_classical.py -k bm3d_or_gat_or_acf",)),
     Target("metrics", ("sem_core/metrics/full_reference.py", "sem_core/metrics/task.py", "sem_core/metrics/aligned.py",
                        "sem_core/metrics/fsim.py"), ("tests/test_metrics.py", "tests/test_fsim.py")),
-    Target("stages", ("tasks/stages.py",), ("tests/flows/test_flow_pipeline.py",)),
+    Target("stages", ("sem_pipeline/stages.py", "sem_pipeline/keys.py"), ("tests/test_stage_keys.py", "tests/test_dvc_yaml.py")),
 )
 
 
