@@ -83,6 +83,24 @@ def strip_paths(obj: Any) -> Any:
     return obj
 
 
+def created_at(provenance: Mapping[str, Any], folder: Path, *records: str) -> str:
+    """When the run was made (ISO 8601, UTC): ``provenance["created"]`` where an older output has it, else the
+    ``started`` of a run record beside the outputs (``<stage>.run.json``; content-hashed outputs hold no time),
+    else the provenance file's modification time."""
+    import datetime as dt
+
+    if provenance.get("created"):
+        return str(provenance["created"])
+    for name in records:
+        rec = folder / name
+        if rec.is_file():
+            started = json.loads(rec.read_text()).get("started")
+            if started:
+                return str(started)
+    mtime = (folder / "provenance.json").stat().st_mtime
+    return dt.datetime.fromtimestamp(mtime, tz=dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def _finite(x: Any) -> float | None:
     try:
         x = float(x)
@@ -225,7 +243,7 @@ def collect_pipeline(
         datasets_seen = sorted({r["dataset"] for r in summary} | {i["dataset"] for i in scan_images})
         input_hashes = {"inputs_hash": provenance.get("inputs_hash"), **dict(provenance.get("datasets") or {})}
         bundle.manifest = {
-            "run_id": run_id, "kind": "pipeline", "created": provenance.get("created"),
+            "run_id": run_id, "kind": "pipeline", "created": created_at(provenance, metrics_dir, "evaluate.run.json"),
             "params_hash": provenance.get("params_hash", ""), "code_version": provenance.get("code_version", ""),
             "input_hashes": input_hashes, "provenance": strip_paths(provenance), "datasets": datasets_seen,
             "methods": methods,
@@ -359,7 +377,7 @@ def collect_batch(output_dir: Path, *, inbox_dir: Path | None = None) -> Bundle:
         if (output_dir / "errors.json").is_file():
             provenance = {**provenance, "errors": json.loads((output_dir / "errors.json").read_text())}
         bundle.manifest = {
-            "run_id": run_id, "kind": "batch", "created": provenance.get("created"),
+            "run_id": run_id, "kind": "batch", "created": created_at(provenance, output_dir),
             "params_hash": provenance.get("params_hash", ""), "code_version": provenance.get("code_version", ""),
             "input_hashes": {"batch": provenance.get("inputs_hash")}, "provenance": strip_paths(provenance),
             "datasets": [safe_name(batch)], "methods": sorted({safe_name(m) for m in table["method"]}),
