@@ -52,3 +52,15 @@ def test_flows_import_nothing_from_sem_cli_and_the_table_needs_no_prefect_or_dvc
             "sem_pipeline.paths; print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'dvc'}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_only_stages_whose_outputs_are_merely_missing_from_the_cache_are_adopted():
+    from sem_pipeline.adopt import adoptable_stages
+
+    status = {
+        "train": [{"changed outs": {"models/a/best.ckpt": "not in cache", "models/a/last.ckpt": "not in cache"}}],
+        "evaluate": [{"changed deps": {"models/a/best.ckpt": "modified"}}],
+        "report": [{"changed outs": {"reports/index.html": "modified"}}],
+        "denoise": [{"changed outs": {"x.zarr": "not in cache"}}, {"changed deps": {"scan.zarr": "modified"}}],
+    }
+    assert adoptable_stages(status) == ["train"]
