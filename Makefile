@@ -44,6 +44,8 @@ setup: $(STAMP)
 ## local Dask threads, CPU. Every stage is cached by content, so a rerun recomputes nothing.
 run: $(STAMP)
 	$(VENV)/bin/sem-denoise pipeline --profile $(PROFILE)
+	@# outputs byte-identical to dvc.lock go into DVC's cache, so `dvc repro` after `make run` reruns nothing
+	$(PY) -m sem_pipeline.adopt
 	@$(PY) -m sem_cli.where --params params.yaml --profile $(PROFILE)
 
 ## The same stages through DVC (what data scientists run): dvc repro.

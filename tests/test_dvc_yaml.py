@@ -69,3 +69,15 @@ def test_release_stage_joins_both_routes_only_when_asked():
     doc = yaml.safe_load(render_dvc_yaml(params))
     assert doc["stages"]["release"]["cmd"].startswith("sem-denoise stages run release")
     assert "release" not in build_stages(params, real_data=False)
+
+
+def test_only_stages_whose_outputs_are_merely_missing_from_the_cache_are_adopted():
+    from sem_pipeline.adopt import adoptable_stages
+
+    status = {
+        "train": [{"changed outs": {"models/a/best.ckpt": "not in cache", "models/a/last.ckpt": "not in cache"}}],
+        "evaluate": [{"changed deps": {"models/a/best.ckpt": "modified"}}],
+        "report": [{"changed outs": {"reports/index.html": "modified"}}],
+        "denoise": [{"changed outs": {"x.zarr": "not in cache"}}, {"changed deps": {"scan.zarr": "modified"}}],
+    }
+    assert adoptable_stages(status) == ["train"]
