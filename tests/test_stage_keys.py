@@ -127,3 +127,44 @@ def test_data_dependencies_change_the_key_and_other_files_do_not(tmp_path):
     assert keys.stage_key(ingest, config) == base
     (src / "a.tif").write_bytes(b"2")
     assert keys.stage_key(ingest, config) != base
+
+
+def _config_sections_read(command: str) -> set[str]:
+    """Top-level config sections the stage command reads, found in its source (an oracle independent of the table).
+
+    Walks the command function and the module functions it calls (transitively) for attribute reads on the
+    names bound to ``read_params(...)``; ``paths`` and the profile machinery are structural, not sections.
+    """
+    import ast
+
+    from sem_core.config import Params
+
+    fields = set(Params.model_fields) - {"paths", "profile", "profiles", "seed"}
+    module, _, fn = command.partition(":")
+    tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+    cfg_names = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+                 and getattr(n.value.func, "id", None) == "read_params" for t in n.targets if isinstance(t, ast.Name)}
+    cfg_names |= {"params"} if module == "sem_cli.noise" else set()
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    todo, seen, read = [fn], set(), set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in defs:
+            continue
+        seen.add(name)
+        for node in ast.walk(defs[name]):
+            if (isinstance(node, ast.Attribute) and node.attr in fields and isinstance(node.value, ast.Name)
+                    and node.value.id in cfg_names):
+                read.add(node.attr)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                todo.append(node.func.id)
+    return read
+
+
+def test_table_sections_are_the_sections_each_stage_command_reads():
+    """Issue 16.3: a stage whose table entry forgets a section it reads (e.g. synth_wafers without imaging and
+    specimen) would keep a stale cache; one listing a section it never reads would rerun for nothing."""
+    params = load_params(ROOT / "params.yaml")
+    for name, stage in build_stages(params).items():
+        table = {s.split(".")[0] for s in stage.sections} - {"seed"}
+        assert _config_sections_read(stage.command) == table, name
