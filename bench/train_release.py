@@ -46,18 +46,11 @@ from sem_core.models.unet import UNet  # noqa: E402
 from sem_core.provenance import hash_array  # noqa: E402
 from sem_core.synth.imaging import apply_noise_to_clean, read_noise_model  # noqa: E402
 from sem_core.rng import derive_rng  # noqa: E402
+from sem_core.release.recipe import AUGMENT_CODES, cut_batch  # noqa: E402
+
+DIHEDRAL = AUGMENT_CODES["dihedral"]  # one random dihedral per batch, the same stream as before
 
 
-def cut_batch(noisy: torch.Tensor, clean: torch.Tensor, *, batch: int, patch: int, gen: torch.Generator):
-    """Random (B, 1, P, P) crops from device stacks (N, H, W), one random dihedral per batch."""
-    n, h, w = noisy.shape
-    idx = torch.randint(0, n, (batch,), generator=gen).tolist()
-    rs = torch.randint(0, h - patch + 1, (batch,), generator=gen).tolist()
-    cs = torch.randint(0, w - patch + 1, (batch,), generator=gen).tolist()
-    xn = torch.stack([noisy[i, r:r + patch, c:c + patch] for i, r, c in zip(idx, rs, cs)])[:, None]
-    xc = torch.stack([clean[i, r:r + patch, c:c + patch] for i, r, c in zip(idx, rs, cs)])[:, None]
-    code = int(torch.randint(0, 8, (1,), generator=gen))
-    return apply_transform(xn, code), apply_transform(xc, code)
 
 
 @torch.inference_mode()
@@ -99,12 +92,12 @@ def train_variant(name, *, noisy_t, clean_t, sim_t, args, device, amp, seed) -> 
         for g in opt.param_groups:
             g["lr"] = args.lr * lr_scale
         if sim_t is None:
-            xn, xc = cut_batch(noisy_t, clean_t, batch=args.batch, patch=args.patch, gen=gen)
+            xn, xc = cut_batch(noisy_t, clean_t, batch=args.batch, patch=args.patch, gen=gen, codes=DIHEDRAL)
         else:
             half = args.batch // 2
-            an, ac = cut_batch(noisy_t, clean_t, batch=args.batch - half, patch=args.patch, gen=gen)
+            an, ac = cut_batch(noisy_t, clean_t, batch=args.batch - half, patch=args.patch, gen=gen, codes=DIHEDRAL)
             k = int(torch.randint(0, sim_t.shape[0], (1,), generator=gen))
-            bn, bc = cut_batch(sim_t[k], clean_t, batch=half, patch=args.patch, gen=gen)
+            bn, bc = cut_batch(sim_t[k], clean_t, batch=half, patch=args.patch, gen=gen, codes=DIHEDRAL)
             xn, xc = torch.cat([an, bn]), torch.cat([ac, bc])
         xn, xc = xn.contiguous(memory_format=mf), xc.contiguous(memory_format=mf)
         opt.zero_grad(set_to_none=True)

@@ -15,14 +15,15 @@ from ..models.ensemble import apply_transform
 from ..models.unet import UNet
 from .augment import augment_pairs
 
-__all__ = ["train_candidate", "AUGMENT_CODES"]
+__all__ = ["train_candidate", "cut_batch", "AUGMENT_CODES"]
 
 # Transform codes of sem_core.models.ensemble: "scan" keeps the fast-scan axis (up-down flip only).
 AUGMENT_CODES = {"none": (0,), "scan": (0, 2), "dihedral": tuple(range(8))}
 
 
-def _cut(noisy: torch.Tensor, clean: torch.Tensor, *, batch: int, patch: int, gen: torch.Generator,
-         codes: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def cut_batch(noisy: torch.Tensor, clean: torch.Tensor, *, batch: int, patch: int, gen: torch.Generator,
+              codes: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random (B, 1, P, P) crops of the (N, H, W) stacks, one transform of ``codes`` for the whole batch."""
     n, h, w = noisy.shape
     idx = torch.randint(0, n, (batch,), generator=gen).tolist()
     rs = torch.randint(0, h - patch + 1, (batch,), generator=gen).tolist()
@@ -101,7 +102,7 @@ def train_candidate(
             scale = (s + 1) / warm if s < warm else 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, n_steps - warm)))
             for g in opt.param_groups:
                 g["lr"] = lr * scale
-            xn, xc = _cut(src_n, src_c, batch=batch_size, patch=patch_px, gen=gen, codes=codes)
+            xn, xc = cut_batch(src_n, src_c, batch=batch_size, patch=patch_px, gen=gen, codes=codes)
             xn, xc = augment_pairs(xn, xc, gen=gen, brightness=brightness, contrast=contrast, noise_scale=noise_scale)
             opt.zero_grad(set_to_none=True)
             value = loss_fn(model(xn), xc)
