@@ -3,6 +3,8 @@
     python bench/unet_ratio.py                          # 4096² scan, release + default model, CPU, 3 repeats
     python bench/unet_ratio.py --side 2048 --repeats 1 --before /tmp/old_tree   # also the CLI of another tree
     python bench/unet_ratio.py --classical              # per-method MPix/s of the classical methods, same scan
+    python bench/unet_ratio.py --classical --write reports/throughput.json   # ... into the report's MPix/s column
+    python bench/unet_ratio.py --models default --write reports/throughput.json  # the U-Net (CLI path) too
     python bench/unet_ratio.py --rss 4096 16384 --models tiny       # peak RSS of the CLI path vs scan side
     python bench/unet_ratio.py --device cuda [--compile]            # where a GPU exists (eager / compiled)
 
@@ -136,6 +138,16 @@ def cli(model: Path, scan: Path, out: Path, args, *, tree: Path = ROOT, extra: l
     return float(m.group(1)), rss
 
 
+def _record(args, mpix: dict[str, float]) -> None:
+    """With ``--write FILE``: merge these MPix/s into the report's throughput file."""
+    if args.write and mpix:
+        from sem_core.denoise.throughput import write_throughput
+
+        setup = {"scan_px": args.side, "threads": args.threads, "device": args.device, "repeats": args.repeats,
+                 "bench": "bench/unet_ratio.py", "cpu_count": os.cpu_count()}
+        print(f"wrote {write_throughput(args.write, mpix, setup=setup)}: {mpix}")
+
+
 def bench_ratio(tmp: Path, scan: Path, args) -> None:
     from sem_core.denoise.throughput import mpix_per_s
 
@@ -156,6 +168,8 @@ def bench_ratio(tmp: Path, scan: Path, args) -> None:
             if args.before:
                 rows["cli before"].append(cli(model, scan, tmp / "o.ome.zarr", args, tree=args.before))
         med = {k: statistics.median(s for s, _ in v) for k, v in rows.items()}
+        if name == "default":  # the pipeline's U-Net: the report's row
+            _record(args, {"unet": mpix_per_s(mpix, med["cli"])})
         for k, v in rows.items():
             print(f"{name:8s} {k:11s} {mpix_per_s(mpix, med[k]):7.3f} MPix/s  {med[k]:7.1f} s  "
                   f"peak RSS {max(r for _, r in v):6.0f} MiB  ratio to bare {med['bare'] / med[k]:.3f}  "
@@ -196,6 +210,7 @@ def _classical_child(spec: dict) -> dict:
 def bench_classical(scan: Path, args) -> None:
     print(f"== classical methods on the same {args.side}² scan: denoise_zarr, threads scheduler, {args.threads} "
           f"workers, median of {args.repeats} (MPix/s by sem_core.denoise.throughput.mpix_per_s) ==")
+    found = {}
     for method, (params, _, chunk) in METHODS.items():
         try:
             res = []
@@ -209,8 +224,10 @@ def bench_classical(scan: Path, args) -> None:
             print(f"{method:10s} failed: {str(exc).splitlines()[-1]}")
             continue
         sec = statistics.median(r["seconds"] for r, _ in res)
+        found[method] = args.side**2 / 1e6 / sec
         print(f"{method:10s} {args.side**2 / 1e6 / sec:8.3f} MPix/s  {sec:7.1f} s  peak RSS "
               f"{max(r for _, r in res):6.0f} MiB", flush=True)
+    _record(args, found)
 
 
 def main() -> None:
@@ -224,6 +241,7 @@ def main() -> None:
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H200: 989)")
     ap.add_argument("--before", type=Path, help="another source tree (e.g. a `git archive` of main): its CLI too")
     ap.add_argument("--classical", action="store_true", help="per-method MPix/s of the classical methods")
+    ap.add_argument("--write", type=Path, help="merge the MPix/s into this throughput file (the report's column)")
     ap.add_argument("--rss", type=int, nargs="+", help="scan sides for the peak-RSS check of the CLI path")
     ap.add_argument("--bare-child", help=argparse.SUPPRESS)
     ap.add_argument("--classical-child", help=argparse.SUPPRESS)

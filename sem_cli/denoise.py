@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,7 +57,7 @@ def denoise_cmd(
     model: Annotated[Path | None, typer.Option("--model", help="U-Net checkpoint (default: paths.release_model).")] = None,
     sets: Annotated[list[str], typer.Option("--set", help="Method parameter override KEY=VALUE (repeatable).")] = [],  # noqa: B006
     calibration: Annotated[str | None, typer.Option("--calibration", help="fixed, j_invariant, j_invariant_x or clean_reference (default: from params).")] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="threads, processes, sync, or a dask.distributed address tcp://HOST:PORT.")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="threads, processes, sync, or a dask.distributed address tcp://HOST:PORT (default: denoise.scheduler, else $SEM_DENOISE_SCHEDULER, else threads).")] = None,
     chunk: Annotated[int | None, typer.Option("--chunk", help="Block side of tiled denoising (default: denoise.chunk_px).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Local scheduler workers.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip blocks finished by an interrupted run.")] = True,
@@ -130,7 +131,7 @@ def denoise_cmd(
 
         size = choose_chunk(chunk, denoiser=denoiser, default_px=dcfg.chunk_px)
         try:
-            run = denoise_zarr(input, output, denoiser=denoiser, chunks=size, scheduler=scheduler or dcfg.scheduler,
+            run = denoise_zarr(input, output, denoiser=denoiser, chunks=size, scheduler=scheduler or dcfg.scheduler or os.environ.get("SEM_DENOISE_SCHEDULER") or None,
                                num_workers=workers or dcfg.num_workers, resume=resume, progress=True,
                                provenance_extra=extra)
         except (ValueError, FileNotFoundError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -12,7 +13,12 @@ from .common import ParamsOpt, ProfileOpt, console, err_console, read_params
 __all__ = ["register", "release_cmd"]
 
 
-def release_cmd(params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
+def release_cmd(
+    params: ParamsOpt = Path("params.yaml"),
+    profile: ProfileOpt = None,
+    candidate: Annotated[Optional[list[str]], typer.Option(help="Train only this candidate (repeatable).")] = None,
+    snapshots: Annotated[Optional[Path], typer.Option(help="Save each run's weights here every 500 steps.")] = None,
+) -> None:
     """Train `release.candidates` x `release.seeds` on the Tin-balls training block; export the best on val."""
     import numpy as np
 
@@ -37,11 +43,15 @@ def release_cmd(params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = N
             raise typer.Exit(1) from exc
     noisy, clean = np.asarray(ds.noisy[:]), np.asarray(ds.clean[:])
     split = {k: list(v) for k, v in ds.split.items()}
-    result = run_release(
-        noisy, clean, split=split, image_ids=[str(i) for i in ds.attrs["image_ids"]],
-        split_mode=str(cfg.datasets.tin_balls.split_mode), candidates={k: c.overrides() for k, c in rel.candidates.items()},
-        seeds=list(rel.seeds), common=rel.common_kwargs(), out=rel.out, noise_model=noise_model,
-        ensemble=rel.ensemble, log=lambda s: console.print(s, highlight=False))
+    try:
+        result = run_release(
+            noisy, clean, split=split, image_ids=[str(i) for i in ds.attrs["image_ids"]],
+            split_mode=str(cfg.datasets.tin_balls.split_mode), candidates={k: c.overrides() for k, c in rel.candidates.items()},
+            seeds=list(rel.seeds), common=rel.common_kwargs(), out=rel.out, noise_model=noise_model,
+            ensemble=rel.ensemble, only=candidate, snapshot_dir=snapshots, log=lambda s: console.print(s, highlight=False))
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     for name, row in result["table"].items():
         console.print(f"{name:<20} test aligned PSNR {row['psnr_aligned_mean']:.2f} ± {row['psnr_aligned_std']:.2f} dB "
                       f"SSIM {row['ssim_aligned_mean']:.3f}  (val {row['val_psnr_aligned_mean']:.2f} dB)", highlight=False)

@@ -50,9 +50,18 @@ def report_cmd(
     except (FileNotFoundError, ValueError, OSError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
+    summary = frames["summary"]
+    if paths.throughput.exists():  # MPix/s per method: a committed benchmark result, not this run's wall time
+        from sem_core.denoise.throughput import add_throughput_rows, read_throughput
+
+        try:
+            summary = add_throughput_rows(summary, read_throughput(paths.throughput))
+        except ValueError as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from exc
     if provenance:
         provenance.pop("errors", None)
-    path = write_report(out or paths.report.parent, metrics_table=frames["per_image"], summary=frames["summary"],
+    path = write_report(out or paths.report.parent, metrics_table=frames["per_image"], summary=summary,
                         dose_table=frames.get("dose"), panels=panels, training_curves=training,
                         defect_table=frames.get("defect_metrics"),
                         provenance=provenance)

@@ -2,8 +2,9 @@
 
 :func:`denoise_zarr` reads a 2-D Zarr array (or level 0 of an OME-Zarr image) as a Dask array
 chunked ``(chunk, chunk)``, runs ``map_overlap`` with ``depth = denoiser.halo`` and
-``boundary="reflect"`` (mirror padding with the edge pixel repeated, the same padding as the
-whole-image call :func:`sem_core.denoise.base.denoise_image`), and streams each output block into
+the method's boundary (:func:`~sem_core.denoise.base.edge_mode`: mirror padding with the edge pixel
+repeated, or none for a method that handles the image edges itself, as the whole-image call
+:func:`sem_core.denoise.base.denoise_image` does), and streams each output block into
 level 0 of a new OME-Zarr image, one task per block, computed in waves of a few blocks per worker
 so that memory is bounded by the wave, not by the scan size. Each block is converted to unit-scale
 float32 before denoising and back to the output dtype (rounded, clipped) after.
@@ -32,7 +33,7 @@ import dask.array as da
 import numpy as np
 import zarr
 
-from .denoise.base import Denoiser, describe_denoiser, from_unit_float
+from .denoise.base import Denoiser, describe_denoiser, edge_mode, from_unit_float
 from .denoise.tiled import BlockDenoiser
 from .io.ome_zarr import ATTRS_KEY, build_pyramid, create_multiscale, default_n_levels
 from .provenance import hash_params, make_provenance
@@ -188,7 +189,7 @@ def denoise_zarr(
     done = group[_PROGRESS][...].astype(bool)
 
     x = da.from_zarr(arr, chunks=(chunks, chunks))
-    y = x.map_overlap(BlockDenoiser(denoiser), depth=halo, boundary="reflect", dtype=np.float32, trim=True,
+    y = x.map_overlap(BlockDenoiser(denoiser), depth=halo, boundary=edge_mode(denoiser), dtype=np.float32, trim=True,
                       meta=np.empty((0, 0), np.float32))  # no trial call of the denoiser on an empty array
     if y.chunks != tuple(tuple(s) for s in sizes):  # pragma: no cover - guarded by the halo check above
         raise RuntimeError(f"dask re-chunked the overlap to {y.chunks}; expected {sizes}")
@@ -200,6 +201,9 @@ def denoise_zarr(
         for j, c0 in enumerate(grid[1])
         if not done[i, j]
     ]
+    limit = getattr(denoiser, "max_parallel_blocks", None)
+    if limit and (scheduler is None or scheduler == "threads"):  # e.g. the U-Net on CPU: one pass at a time
+        num_workers = min(num_workers or os.cpu_count() or 1, int(limit))
     _compute(tasks, scheduler=scheduler, num_workers=num_workers, progress=progress)
 
     build_pyramid(group, method="mean", workers=num_workers or 1)
@@ -246,7 +250,7 @@ def _compute(tasks: list, *, scheduler: str | None, num_workers: int | None, pro
         if num_workers:
             kwargs["num_workers"] = num_workers
         workers = num_workers or os.cpu_count() or 1
-    wave = max(4, 4 * workers)
+    wave = max(2, 4 * workers) if workers > 1 else 2
     try:
         for start in range(0, len(tasks), wave):
             dask.compute(*tasks[start : start + wave], **kwargs)

@@ -197,7 +197,7 @@ def build_stages(params: Any, *, train: bool = True, real_data: bool = True) -> 
     report_inputs = [metrics_dir / f for f in METRIC_FILES if f.endswith((".parquet", ".npz", ".json"))]
     stages.append(Stage(
         "report", "sem_cli.report:report_cmd", call={"curves": curves or None},
-        deps=(*report_inputs, *curves), outs=(p.report,),
+        deps=(*report_inputs, *curves, p.throughput), outs=(p.report,),
         desc="sem-denoise report" + "".join(f" --curves {c}" for c in curves)))
     if params.release.in_pipeline and real_data:
         rel = params.release

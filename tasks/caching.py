@@ -118,11 +118,18 @@ def _as_paths(value: Any) -> list[Path]:
 
 
 def _drop_stale_record(context: Any, key: str) -> None:
-    """Delete a persisted record for ``key`` from a local result store (outputs vanished)."""
+    """Delete a persisted record for ``key`` from the result store, local or remote (outputs vanished)."""
     store = getattr(context, "result_store", None)
     for storage in (getattr(store, "result_storage", None), getattr(store, "metadata_storage", None)):
         basepath = getattr(storage, "basepath", None)
-        if basepath:
+        if not basepath:
+            continue
+        if "://" in str(basepath):  # RemoteFileSystem (s3://…): its fsspec file system
+            fs = storage.filesystem
+            path = f"{str(basepath).rstrip('/')}/{key}"
+            if fs.exists(path):
+                fs.rm(path)
+        else:
             Path(basepath, key).expanduser().unlink(missing_ok=True)
 
 

@@ -9,7 +9,10 @@ Environment knobs of our own:
 
 ``SEM_PREFECT_RESULTS``
     Where task results (the cache records) are persisted; default ``<repo>/.prefect/results``.
-    Exported as ``PREFECT_LOCAL_STORAGE_PATH``.
+    A local folder is exported as ``PREFECT_LOCAL_STORAGE_PATH``. An ``s3://bucket/prefix`` URL puts
+    them in S3-compatible object storage (e.g. the DVC remote's SeaweedFS bucket), so that several
+    machines share the stage cache: credentials and endpoint come from the environment only
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``), never from a file.
 ``SEM_IO_RETRY_BACKOFF_S``
     Base delay of the exponential backoff of I/O task retries (default 2 s; tests use ~0).
 ``SEM_DASK_ADDRESS``
@@ -21,7 +24,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "apply_env_defaults", "io_retry_backoff_s", "results_dir"]
+__all__ = ["REPO_ROOT", "apply_env_defaults", "io_retry_backoff_s", "results_dir", "results_storage",
+           "results_url"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,9 +36,38 @@ _DEFAULTS = {
 }
 
 
+def results_url() -> str | None:
+    """``$SEM_PREFECT_RESULTS`` when it is an object-store URL (``s3://bucket/prefix``), else None."""
+    value = os.environ.get("SEM_PREFECT_RESULTS", "")
+    return value.rstrip("/") if value.startswith("s3://") else None
+
+
 def results_dir() -> Path:
-    """Folder of persisted task results: ``$SEM_PREFECT_RESULTS`` or ``<repo>/.prefect/results``."""
-    return Path(os.environ.get("SEM_PREFECT_RESULTS", REPO_ROOT / ".prefect" / "results")).resolve()
+    """Folder of persisted task results: ``$SEM_PREFECT_RESULTS`` or ``<repo>/.prefect/results``.
+
+    With an ``s3://`` URL configured, the local default (the local fallback Prefect itself uses).
+    """
+    value = os.environ.get("SEM_PREFECT_RESULTS")
+    if not value or results_url():
+        return (REPO_ROOT / ".prefect" / "results").resolve()
+    return Path(value).resolve()
+
+
+def results_storage():
+    """The Prefect file-system block for task results: ``RemoteFileSystem`` on ``s3://…``, else local.
+
+    The remote block carries no credentials (s3fs reads ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``);
+    the endpoint comes from ``AWS_ENDPOINT_URL`` when set (SeaweedFS, MinIO, Ceph).
+    """
+    from prefect.filesystems import LocalFileSystem, RemoteFileSystem
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    url = results_url()
+    if url is None:  # Prefect's own local setting (exported from results_dir() by apply_env_defaults)
+        return LocalFileSystem(basepath=str(PREFECT_LOCAL_STORAGE_PATH.value()))
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    settings = {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
+    return RemoteFileSystem(basepath=url, settings=settings)
 
 
 def io_retry_backoff_s() -> float:

@@ -26,6 +26,7 @@ from sem_pipeline.run import execute_stage
 from sem_pipeline.stages import Stage, build_stages
 
 from .caching import _drop_stale_record
+from .settings import results_storage
 
 __all__ = ["write_resolved_params", "load_stage", "stage_task", "record_stage_result"]
 
@@ -72,8 +73,9 @@ _BASE = task(_run_stage, name="stage", persist_result=True, cache_key_fn=_stage_
 
 
 def stage_task(name: str) -> Task:
-    """The cached Prefect task of stage ``name`` (named ``stage-<name>`` in the UI)."""
-    return _BASE.with_options(name=f"stage-{name}", task_run_name=name)
+    """The cached Prefect task of stage ``name`` (named ``stage-<name>`` in the UI), its result in
+    :func:`~tasks.settings.results_storage` (local, or the shared S3 bucket)."""
+    return _BASE.with_options(name=f"stage-{name}", task_run_name=name, result_storage=results_storage())
 
 
 def record_stage_result(key: str, result: dict[str, Any]) -> None:
@@ -82,9 +84,6 @@ def record_stage_result(key: str, result: dict[str, Any]) -> None:
     Called by ``sem-denoise stages run`` (the ``dvc repro`` route) so that the Prefect pipeline
     then finds the stage cached instead of running it again.
     """
-    from prefect.filesystems import LocalFileSystem
     from prefect.results import ResultStore
-    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
-    store = ResultStore(result_storage=LocalFileSystem(basepath=str(PREFECT_LOCAL_STORAGE_PATH.value())))
-    store.write(result, key=key)
+    ResultStore(result_storage=results_storage()).write(result, key=key)

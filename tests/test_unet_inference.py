@@ -103,3 +103,35 @@ def test_the_unet_block_is_the_default_chunk_and_an_explicit_chunk_wins():
     assert choose_chunk(None, denoiser=unet, default_px=1024) == 104
     assert choose_chunk(66, denoiser=unet, default_px=1024) == 64  # the user's, on the pooling grid
     assert choose_chunk(None, denoiser=build_denoiser("gaussian"), default_px=1024) == 1024
+
+
+@pytest.mark.parametrize("n,core,ctx", [(152, 32, 24), (80, 32, 24), (64, 32, 24), (4096, 1024, 112), (4320, 1024, 112)])
+def test_sub_tiles_keep_each_pixel_once_and_away_from_cut_edges(n, core, ctx):
+    from sem_core.denoise.unet import _sub_tiles
+
+    tiles = _sub_tiles(n, core=core, ctx=ctx)
+    spans = {b - a for a, b, _, _ in tiles}
+    assert spans == {min(core + 2 * ctx, n)}  # one shape: one batch, one compiled graph
+    assert [k for _, _, k, _ in tiles][0] == 0 and tiles[-1][3] == n
+    assert all(t[3] == u[2] for t, u in zip(tiles, tiles[1:]))  # kept ranges tile [0, n) without overlap
+    for i, (a, b, lo, hi) in enumerate(tiles):
+        assert a <= lo < hi <= b and a % core == 0 or i == len(tiles) - 1
+        assert i == 0 or lo - a >= ctx  # a cut edge: at least ctx of context before the kept rows
+        assert i == len(tiles) - 1 or b - hi >= ctx
+
+
+def test_a_scan_in_one_block_runs_the_network_once_on_the_image_alone():
+    """The context is paid only between blocks: one block = one pass over exactly the (padded) image."""
+    net = _net(base_channels=4, depth=2)
+    seen = []
+    image = np.random.default_rng(2).random((96, 90)).astype(np.float32)
+    d = build_denoiser("unet", model=net, device="cpu")
+    predict = d._predict
+    d._predict = lambda batch: (seen.append(tuple(batch.shape[-2:])), predict(batch))[1]
+    assert d.boundary == "none" and d.max_parallel_blocks == 1
+    whole = denoise_tiled(image, denoiser=d, chunk_px=96, scheduler="sync")
+    assert seen == [(96, 92)]  # 90 -> the input multiple 4; no halo outside the image
+    seen.clear()
+    tiled = denoise_tiled(image, denoiser=d, chunk_px=48, scheduler="sync")
+    assert sorted(seen) == sorted([(72, 72)] * 2 + [(72, 68)] * 2)  # interior halo only (24 px)
+    assert np.abs(tiled - whole).max() <= 1e-4

@@ -27,5 +27,7 @@ class PathsConfig(Section):
     models_dir: Path = Path("models")
     release_model: Path = Path("models/release/unet_tin_balls.safetensors")
     reports_dir: Path = Path("reports")
+    throughput: Path = Path("reports/throughput.json")
+    """MPix/s per method measured by ``bench/unet_ratio.py --classical --write`` (committed; the report's column)."""
     inbox_dir: Path = Path("data/inbox")
     outputs_dir: Path = Path("data/outputs")

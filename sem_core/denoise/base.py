@@ -10,6 +10,11 @@ mirror ("symmetric", edge pixel repeated) padding, apply the denoiser, crop. Til
 (:func:`sem_core.denoise_zarr.denoise_zarr`, Dask ``map_overlap`` with ``boundary="reflect"``, which
 is the same mirror padding) gives the same result within float rounding for every method whose
 receptive field is within ``halo`` — which is how each method's ``halo`` is chosen.
+
+A method that handles the image's own edges itself declares ``boundary = "none"`` (the U-Net: its
+convolutions' zero padding, as in training). Its whole-image result is then the method applied to
+the image as it is, and tiled denoising adds context only between blocks, never outside the image:
+a scan that fits in one block costs no context at all.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ __all__ = [
     "list_denoisers",
     "describe_denoiser",
     "denoise_image",
+    "edge_mode",
     "to_unit_float",
     "from_unit_float",
 ]
@@ -43,7 +49,10 @@ class Denoiser(Protocol):
     halo : int
         Pixels of context needed on each side of a tile.
 
-    Optional attributes: ``chunk_multiple`` (int, tiles must start on this pixel grid: wavelet
+    Optional attributes: ``boundary`` (``"reflect"``, the default: mirror padding by ``halo`` outside
+    the image; ``"none"``: the method handles the image edges itself), ``max_parallel_blocks`` (int or
+    None: blocks worth computing at once in one process, e.g. 1 where passes are serialised),
+    ``chunk_multiple`` (int, tiles must start on this pixel grid: wavelet
     ``2**levels``, bm3d 3, unet ``input_multiple``; default 1) and ``describe()`` (dict of the
     parameters for provenance; default: the dataclass fields).
     """
@@ -132,8 +141,16 @@ def from_unit_float(x: np.ndarray, dtype: np.dtype | str) -> np.ndarray:
     return np.asarray(x).astype(dtype, copy=False)
 
 
+def edge_mode(denoiser: Denoiser) -> str:
+    """The Dask ``map_overlap`` boundary of ``denoiser``: ``"reflect"`` (default) or ``"none"``."""
+    mode = getattr(denoiser, "boundary", "reflect")
+    if mode not in ("reflect", "none"):
+        raise ValueError(f"denoiser {denoiser.name!r}: boundary must be 'reflect' or 'none', got {mode!r}")
+    return mode
+
+
 def denoise_image(image: np.ndarray, *, denoiser: Denoiser) -> np.ndarray:
-    """Whole-image denoising: mirror-pad by ``denoiser.halo``, denoise, crop.
+    """Whole-image denoising: mirror-pad by ``denoiser.halo``, denoise, crop (``boundary="none"``: no padding).
 
     Parameters
     ----------
@@ -150,7 +167,7 @@ def denoise_image(image: np.ndarray, *, denoiser: Denoiser) -> np.ndarray:
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"denoise_image expects a 2-D (H, W) image, got shape {image.shape}")
-    h = int(denoiser.halo)
+    h = int(denoiser.halo) if edge_mode(denoiser) == "reflect" else 0
     padded = np.pad(image, h, mode="symmetric") if h else image
     out = np.asarray(denoiser(padded), dtype=np.float32)
     return out[h : h + image.shape[0], h : h + image.shape[1]] if h else out

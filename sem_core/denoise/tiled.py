@@ -1,7 +1,7 @@
 """Tiled, Dask-parallel denoising of one in-memory image (TIFF/PNG inputs), equal to whole-image output.
 
 The same block function and padding as :func:`sem_core.denoise_zarr.denoise_zarr` (``map_overlap``,
-``depth = halo``, ``boundary="reflect"``), on a NumPy image instead of a Zarr array: blocks start
+``depth = halo``, ``boundary`` the method's :func:`~sem_core.denoise.base.edge_mode`), on a NumPy image instead of a Zarr array: blocks start
 on multiples of ``chunk_px`` (itself a multiple of the method's ``chunk_multiple``), and a last
 block thinner than the halo is merged into its neighbour, so any image size works. Images that
 fit in one block are denoised whole. By construction the result equals
@@ -13,7 +13,7 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 
-from .base import Denoiser, denoise_image, to_unit_float
+from .base import Denoiser, denoise_image, edge_mode, to_unit_float
 
 __all__ = ["BlockDenoiser", "choose_chunk", "fit_chunk", "plan_blocks", "denoise_tiled"]
 
@@ -109,7 +109,7 @@ def denoise_tiled(
     if min(min(c) for c in chunks) < halo:  # an axis shorter than the halo: one block along it is all there is
         return denoise_image(x, denoiser=denoiser)
     arr = da.from_array(x, chunks=chunks)
-    y = arr.map_overlap(BlockDenoiser(denoiser), depth=halo, boundary="reflect",
+    y = arr.map_overlap(BlockDenoiser(denoiser), depth=halo, boundary=edge_mode(denoiser),
                         dtype=np.float32, trim=True, meta=np.empty((0, 0), np.float32))
     kwargs = {"scheduler": {"sync": "synchronous"}.get(scheduler, scheduler)}
     if num_workers:

@@ -1,7 +1,8 @@
 """The U-Net as a :class:`~sem_core.denoise.base.Denoiser`: context paid once per block, model once per process.
 
-The caller's halo (:func:`~sem_core.denoise.base.denoise_image`, Dask ``map_overlap``) is the only
-context: a tile up to ``tile_px`` (+ that context) runs through the network in one pass, padded at its
+The caller's halo between blocks (Dask ``map_overlap``) is the only context; at the image's own edges
+the network's zero padding applies, as in training (``boundary = "none"``), so a scan that fits in one
+block runs with no context at all. A tile up to ``tile_px`` (+ that context) runs through the network in one pass, padded at its
 far edges to the network's ``input_multiple`` so that max-pooling sees the whole image's pixel
 grid (the tile's origin is on that grid: blocks start on multiples of ``chunk_multiple``). On CPU
 the pass is :func:`~sem_core.models.strips.forward_in_strips` (same function, ~1/3 of the memory)
@@ -39,6 +40,9 @@ __all__ = ["UnetDenoiser", "cached_model"]
 
 _MODELS: dict[tuple[str, str, bool], nn.Module] = {}
 _MODELS_LOCK = threading.Lock()
+PLAIN_BYTES_PER_PX_PER_CHANNEL = 28
+"""Peak RSS of a plain CPU forward pass per input pixel and base channel (float32, channels_last; measured
+27.6 for base 16 and 26.8 for base 32, depth 4, on a 1536² input)."""
 _CPU_PASS = threading.Lock()  # one CPU forward pass at a time per process: memory of one pass, torch threads busy
 
 
@@ -111,9 +115,15 @@ class UnetDenoiser:
         shape: a scan's blocks have at most 4, sub-tile batches are padded to ``batch_size``, one shape).
     ensemble : {"none", "scan", "dihedral"}
         Self-ensemble: 1, 2 (image and up-down flip) or 8 forward passes per tile.
+    cpu_plain_mb : int
+        CPU: a pass whose estimated peak memory (:data:`PLAIN_BYTES_PER_PX_PER_CHANNEL` x base channels x
+        pixels) fits in this many MiB runs as the plain forward (fastest); larger ones run in row strips
+        (:func:`~sem_core.models.strips.forward_in_strips`, ~1/3 of the memory, ~5-10 % slower).
     """
 
     name = "unet"
+    boundary = "none"  # the convolutions' zero padding at the image edges, as in training: no context outside
+    max_parallel_blocks = 1  # one pass uses the whole device (CPU: torch's threads); more blocks only hold memory
 
     def __init__(
         self,
@@ -126,10 +136,12 @@ class UnetDenoiser:
         device: str = "auto",
         compile: bool = False,  # noqa: A002  (the torch term; a keyword of the config section)
         ensemble: str = "none",
+        cpu_plain_mb: int = 2048,
     ) -> None:
         if ensemble not in SELF_ENSEMBLES:
             raise ValueError(f"unet ensemble must be one of {sorted(SELF_ENSEMBLES)}, got {ensemble!r}")
         self.ensemble = ensemble
+        self.cpu_plain_mb = int(cpu_plain_mb)
         self.setup = select_device(device, channels_last=True)  # channels_last: ~1.4x faster on CPU too
         self.compile = bool(compile)
         self._forward = None  # the compiled network, built on first use in each process
@@ -198,7 +210,15 @@ class UnetDenoiser:
         if self.setup.device.type == "cpu" and hasattr(self.model, "down"):
             from ..models.strips import forward_in_strips
 
-            return lambda x: torch.cat([forward_in_strips(self.model, x[i : i + 1]) for i in range(x.shape[0])])
+            per_px = PLAIN_BYTES_PER_PX_PER_CHANNEL * int(getattr(self.model, "config", {}).get("base_channels", 32))
+            budget = self.cpu_plain_mb * 2**20
+
+            def forward(x: torch.Tensor) -> torch.Tensor:
+                if x.shape[-2] * x.shape[-1] * x.shape[0] * per_px <= budget:
+                    return self.model(x)
+                return torch.cat([forward_in_strips(self.model, x[i : i + 1]) for i in range(x.shape[0])])
+
+            return forward
         return self.model
 
     def _predict(self, batch: torch.Tensor) -> torch.Tensor:
@@ -214,7 +234,8 @@ class UnetDenoiser:
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         """Denoise ``tile`` (H, W) float32 on [0, 1]; returns (H, W) float32.
 
-        Pixels within ``halo`` of the tile's edge see the network's zero padding (the caller crops them).
+        Pixels within ``halo`` of the tile's edge see the network's zero padding: the caller crops them
+        where the edge is a cut between blocks; at the image's own edges that is the intended result.
         The tile goes to the device once and comes back once.
         """
         x = np.asarray(tile, dtype=np.float32)
@@ -223,27 +244,41 @@ class UnetDenoiser:
         h, w = x.shape
         t, c, m = self.tile_px, self.ctx, self.multiple
         dev = self.setup.device
-        whole = max(h, w) <= t + 2 * c  # compiled: one graph per block shape (<= 4 in a scan)
-        if whole:  # one pass; zero-pad the far edges to the pooling multiple (flips keep the grid)
-            hp, wp = math.ceil(h / m) * m, math.ceil(w / m) * m
-        else:  # sub-tile cores on a grid from `c` (the caller's halo is their outer context)
-            nh, nw = max(1, math.ceil((h - 2 * c) / t)), max(1, math.ceil((w - 2 * c) / t))
-            hp, wp = nh * t + 2 * c, nw * t + 2 * c
+        hp, wp = math.ceil(h / m) * m, math.ceil(w / m) * m  # zero-padded far edges: the pooling grid
         src = torch.zeros((hp, wp), dtype=torch.float32, device=dev)
         src[:h, :w] = torch.from_numpy(x).to(dev)
-        if whole:
+        if max(h, w) <= t + 2 * c:  # one pass (compiled: one graph per block shape, <= 4 in a scan)
             return self._predict(src[None, None])[0, :h, :w].cpu().numpy()
+        rows, cols = _sub_tiles(hp, core=t, ctx=c), _sub_tiles(wp, core=t, ctx=c)
+        sh, sw = rows[0][1] - rows[0][0], cols[0][1] - cols[0][0]
         out = torch.empty((hp, wp), dtype=torch.float32, device=dev)
-        origins = [(i * t, j * t) for i in range(nh) for j in range(nw)]
-        for start in range(0, len(origins), self.batch_size):
-            part = origins[start : start + self.batch_size]
-            subs = [src[r : r + t + 2 * c, q : q + t + 2 * c] for r, q in part]
+        tiles = [(rr, cc) for rr in rows for cc in cols]
+        for start in range(0, len(tiles), self.batch_size):
+            part = tiles[start : start + self.batch_size]
+            subs = [src[r0 : r0 + sh, q0 : q0 + sw] for (r0, *_), (q0, *_) in part]
             if self.compile:  # one static batch shape: pad the last batch with copies
                 subs += [subs[-1]] * (self.batch_size - len(subs))
             res = self._predict(torch.stack(subs)[:, None])
-            for (r, q), y in zip(part, res):  # edge sub-tiles also fill the outer ring (zero context there)
-                r0, q0 = (0 if r == 0 else c), (0 if q == 0 else c)
-                r1 = t + 2 * c if r + t + 2 * c == hp else t + c
-                q1 = t + 2 * c if q + t + 2 * c == wp else t + c
-                out[r + r0 : r + r1, q + q0 : q + q1] = y[r0:r1, q0:q1]
+            for ((r0, _, ra, rb), (q0, _, qa, qb)), y in zip(part, res):
+                out[ra:rb, qa:qb] = y[ra - r0 : rb - r0, qa - q0 : qb - q0]
         return out[:h, :w].cpu().numpy()
+
+
+def _sub_tiles(n: int, *, core: int, ctx: int) -> list[tuple[int, int, int, int]]:
+    """Sub-tiles along an axis of ``n`` (padded) pixels: ``(start, stop, keep_from, keep_to)``.
+
+    Each sub-tile spans ``core + 2 * ctx`` pixels (or the whole axis), starting on multiples of ``core``;
+    the last one is shifted back to end at ``n`` (same shape for all: one batch, one compiled graph).
+    A sub-tile keeps the pixels at least ``ctx`` from its cut edges; at the axis ends (the image's own
+    edges) it keeps everything, as the whole-image pass would compute it. The kept ranges tile ``[0, n)``.
+    """
+    span = min(core + 2 * ctx, n)
+    starts = list(range(0, n - span, core)) + [n - span]
+    out, kept = [], 0
+    for k, a in enumerate(starts):
+        last = k == len(starts) - 1
+        keep_from = 0 if k == 0 else max(a + ctx, kept)
+        keep_to = n if last else a + span - ctx
+        out.append((a, a + span, keep_from, keep_to))
+        kept = keep_to
+    return out

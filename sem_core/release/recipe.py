@@ -52,6 +52,8 @@ def train_candidate(
     noise_scale: tuple[float, float] = (1.0, 1.0),
     seed: int = 0,
     progress: Callable[[dict[str, float]], None] | None = None,
+    snapshot: Callable[[UNet, str, int], None] | None = None,
+    snapshot_every: int = 500,
 ) -> tuple[UNet, dict[str, Any]]:
     """Train one U-Net on the CPU (deterministic for a seed).
 
@@ -73,6 +75,9 @@ def train_candidate(
     seed : int
     progress : callable, optional
         ``{"phase", "step", "steps", "loss", "seconds"}`` every 50 steps.
+    snapshot : callable, optional
+        ``snapshot(model, phase, step)`` every ``snapshot_every`` steps and at the end of each phase (the model
+        is in train mode; save its ``state_dict``), so a long CPU run can be inspected or stopped early.
 
     Returns
     -------
@@ -113,6 +118,8 @@ def train_candidate(
             if progress is not None and ((s + 1) % 50 == 0 or s + 1 == n_steps):
                 progress({"phase": phase, "step": s + 1, "steps": n_steps, "loss": last,
                           "seconds": time.perf_counter() - t0})
+            if snapshot is not None and ((s + 1) % snapshot_every == 0 or s + 1 == n_steps):
+                snapshot(model, phase, s + 1)
     model.eval()
     return model, {"steps": steps, "pretrain_steps": pretrain_steps, "seconds": round(time.perf_counter() - t0, 1),
                    "final_loss": last}

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import export_release
+from ..checkpoint import export_release, save_checkpoint
 from ..evaluate.heldout import score_method
 from ..models.predict import predict_image
 from ..provenance import hash_array
@@ -40,6 +40,8 @@ def run_release(
     out: str | Path,
     noise_model: Any = None,
     ensemble: str = "none",
+    only: Sequence[str] | None = None,
+    snapshot_dir: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train every candidate with every seed, score it, export the one with the best val PSNR.
@@ -56,6 +58,9 @@ def run_release(
     out : the exported ``.safetensors`` (card beside it)
     noise_model : the calibrated noise model (needed by candidates with ``sim_copies``)
     ensemble : self-ensemble used when scoring
+    only : names of ``candidates`` to train (default: all)
+    snapshot_dir : optional folder; each run's weights are saved there every 500 steps as
+        ``<candidate>_seed<k>.ckpt`` (``{"model", "step", "phase", "model_kwargs"}``), for long CPU runs
 
     Returns
     -------
@@ -68,6 +73,10 @@ def run_release(
     data_hash = hash_array(np.stack([tn, tc]))
     runs, best = [], None
     sims: dict[int, np.ndarray] = {}
+    unknown = sorted(set(only or ()) - set(candidates))
+    if unknown:
+        raise ValueError(f"unknown release candidate(s) {unknown}; known: {sorted(candidates)}")
+    candidates = {k: v for k, v in candidates.items() if only is None or k in only}
     for name, overrides in candidates.items():
         opts = dict(overrides)
         copies = int(opts.pop("sim_copies", 0))
@@ -81,7 +90,9 @@ def run_release(
                 sim = sims[copies]
             kwargs = {**dict(common), **opts}
             log(f"candidate {name} seed {seed}: {kwargs}")
-            model, info = train_candidate(tn, tc, sim_noisy=sim, seed=seed, **kwargs,
+            snap = None if snapshot_dir is None else _snapshot_writer(Path(snapshot_dir) / f"{name}_seed{seed}.ckpt",
+                                                                      kwargs["model_kwargs"])
+            model, info = train_candidate(tn, tc, sim_noisy=sim, seed=seed, **kwargs, snapshot=snap,
                                           progress=lambda p: log(f"  {p['phase']} {p['step']}/{p['steps']} "
                                                                  f"loss {p['loss']:.5f} {p['seconds']:.0f} s")
                                           if p["step"] % 250 == 0 or p["step"] == p["steps"] else None)
@@ -109,6 +120,13 @@ def run_release(
     export_release(model, out, card)
     return {"runs": runs, "table": table, "chosen": {"candidate": row["candidate"], "seed": row["seed"]},
             "release": str(out)}
+
+
+def _snapshot_writer(path: Path, model_kwargs: Mapping[str, Any]) -> Callable[[Any, str, int], None]:
+    def write(model: Any, phase: str, step: int) -> None:
+        save_checkpoint(path, {"model": model.state_dict(), "phase": phase, "step": step,
+                               "model_kwargs": dict(model_kwargs)})
+    return write
 
 
 def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
