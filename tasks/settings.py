@@ -24,10 +24,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "apply_env_defaults", "io_retry_backoff_s", "results_dir", "results_storage",
+__all__ = ["RESULTS_BLOCK", "REPO_ROOT", "apply_env_defaults", "io_retry_backoff_s", "results_dir", "results_storage",
            "results_url"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_BLOCK = "sem-denoise-results"
+"""Name under which the remote result-storage block is saved on the Prefect server (endpoint only)."""
 
 _DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

@@ -26,9 +26,9 @@ from sem_pipeline.run import execute_stage
 from sem_pipeline.stages import Stage, build_stages
 
 from .caching import _drop_stale_record
-from .settings import results_storage
+from .settings import RESULTS_BLOCK, results_storage, results_url
 
-__all__ = ["write_resolved_params", "load_stage", "stage_task", "record_stage_result"]
+__all__ = ["write_resolved_params", "load_stage", "stage_task", "with_results_storage", "record_stage_result"]
 
 
 def write_resolved_params(params: Any, path: Path) -> Path:
@@ -75,7 +75,18 @@ _BASE = task(_run_stage, name="stage", persist_result=True, cache_key_fn=_stage_
 def stage_task(name: str) -> Task:
     """The cached Prefect task of stage ``name`` (named ``stage-<name>`` in the UI), its result in
     :func:`~tasks.settings.results_storage` (local, or the shared S3 bucket)."""
-    return _BASE.with_options(name=f"stage-{name}", task_run_name=name, result_storage=results_storage())
+    return with_results_storage(_BASE.with_options(name=f"stage-{name}", task_run_name=name))
+
+
+def with_results_storage(task_: Task) -> Task:
+    """``task_`` persisting its result in the shared S3 store when ``SEM_PREFECT_RESULTS=s3://…``, else as is
+    (Prefect's local ``PREFECT_LOCAL_STORAGE_PATH``). The block is saved on the Prefect server (Prefect keeps a
+    task's result storage server-side); it holds the endpoint only, no credentials."""
+    if results_url() is None:
+        return task_
+    storage = results_storage()
+    storage.save(RESULTS_BLOCK, overwrite=True)
+    return task_.with_options(result_storage=storage)
 
 
 def record_stage_result(key: str, result: dict[str, Any]) -> None:

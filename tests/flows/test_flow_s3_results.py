@@ -21,7 +21,7 @@ def s3(tmp_path_factory):
 def test_stage_records_live_in_the_bucket_and_a_task_there_is_found_cached(s3, monkeypatch):
     from tasks.caching import _drop_stale_record
     from tasks.settings import results_storage
-    from tasks.stages import record_stage_result
+    from tasks.stages import record_stage_result, with_results_storage
 
     monkeypatch.setenv("SEM_PREFECT_RESULTS", "s3://sem-dvc/prefect-results/")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
@@ -37,14 +37,13 @@ def test_stage_records_live_in_the_bucket_and_a_task_there_is_found_cached(s3, m
 
     calls = []
 
-    @task(persist_result=True, cache_key_fn=lambda *_: key, result_storage=results_storage())
-    def stage():
+    def run_stage():
         calls.append(1)
         return {"outputs": "recomputed"}
 
     @flow
-    def pipeline():
-        return stage()
+    def pipeline():  # the stage tasks' own wiring (tasks.stages.stage_task), on a toy function
+        return with_results_storage(task(run_stage, persist_result=True, cache_key_fn=lambda *_: key))()
 
     assert pipeline() == {"outputs": {"a.txt": "sha"}} and calls == []  # found cached in the bucket: not run
 
