@@ -130,12 +130,16 @@ def denoise_cmd(
         from sem_core.denoise_zarr import denoise_zarr
 
         size = choose_chunk(chunk, denoiser=denoiser, default_px=dcfg.chunk_px)
+        sched = scheduler or dcfg.scheduler or os.environ.get("SEM_DENOISE_SCHEDULER") or None
         try:
-            run = denoise_zarr(input, output, denoiser=denoiser, chunks=size, scheduler=scheduler or dcfg.scheduler or os.environ.get("SEM_DENOISE_SCHEDULER") or None,
+            run = denoise_zarr(input, output, denoiser=denoiser, chunks=size, scheduler=sched,
                                num_workers=workers or dcfg.num_workers, resume=resume, progress=True,
                                provenance_extra=extra)
         except (ValueError, FileNotFoundError) as exc:
             raise _fail(str(exc)) from exc
+        except OSError as exc:  # e.g. a Dask scheduler address nobody answers at
+            where = f" on the Dask scheduler {sched}" if sched and "://" in sched else ""
+            raise _fail(f"denoising {input}{where} failed: {exc}") from exc
         console.print(f"{name}: {run.blocks_computed} blocks computed, {run.blocks_skipped} skipped "
                       f"({run.blocks_total} total, chunk {size}) in {run.seconds:.1f} s -> {output}")
         return

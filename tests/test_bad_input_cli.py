@@ -57,3 +57,17 @@ def test_unreadable_tiff_gives_our_line_without_tifffile_warnings_first(tmp_path
     assert result.exit_code == 1
     assert len(lines) == 1 and lines[0].startswith(f"error: no readable SEM image in {tmp_path / 'in'}: {bad}")
     assert not [r for r in caplog.records if r.name.startswith("tifffile")]
+
+
+def test_an_unreachable_dask_scheduler_is_one_line_naming_it(tmp_path, monkeypatch):
+    pytest.importorskip("dask.distributed")
+    import dask
+
+    src = tmp_path / "scan.zarr"
+    zarr.create_array(src, shape=(64, 64), dtype="uint8", chunks=(32, 32))[...] = 7
+    monkeypatch.setenv("SEM_DENOISE_SCHEDULER", "tcp://127.0.0.1:9")  # discard port: nobody answers
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        result, lines = _run(str(src), str(tmp_path / "out.ome.zarr"), "-m", "gaussian", "--chunk", "32")
+    assert result.exit_code == 2
+    assert lines[-1].startswith(f"error: denoising {src} on the Dask scheduler tcp://127.0.0.1:9 failed: ")
+    assert not any("Traceback" in line for line in lines)
