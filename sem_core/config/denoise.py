@@ -99,7 +99,7 @@ class UnetParams(Section):
     ensemble: Literal["none", "scan", "dihedral"] = Field(
         "none", description="Self-ensemble: 'scan' averages the image and its up-down flip (keeps the fast-scan "
         "axis, 2 passes); 'dihedral' all 8 flips/rotations.")
-    cpu_plain_mb: int = Field(8192, ge=0, description="CPU: passes whose estimated peak memory fits in this many "
+    cpu_plain_mb: int = Field(2048, ge=0, description="CPU: passes whose estimated peak memory fits in this many "
                               "MiB run as the plain forward (fastest); larger ones in row strips (~1/3 the memory).")
 
 

@@ -136,7 +136,7 @@ class UnetDenoiser:
         device: str = "auto",
         compile: bool = False,  # noqa: A002  (the torch term; a keyword of the config section)
         ensemble: str = "none",
-        cpu_plain_mb: int = 8192,
+        cpu_plain_mb: int = 2048,
     ) -> None:
         if ensemble not in SELF_ENSEMBLES:
             raise ValueError(f"unet ensemble must be one of {sorted(SELF_ENSEMBLES)}, got {ensemble!r}")
