@@ -129,3 +129,23 @@ def test_cli_evaluate_then_report(tmp_path, monkeypatch):
     assert html.count("data:image/png;base64,") == 2  # the bar chart and the training curves
     bad = runner.invoke(app, ["evaluate", "--params", str(tmp_path / "params.yaml"), "--model", "oops"])
     assert bad.exit_code == 2
+
+
+def test_the_mpix_column_comes_from_the_committed_benchmark_file_not_this_runs_clock(tmp_path):
+    import pytest
+
+    from sem_core.denoise.throughput import add_throughput_rows, read_throughput, write_throughput
+
+    summary = summarize_metrics(_table())
+    summary = summary[~summary["metric"].isin(["seconds", "mpix_per_s"])]  # as the hashed summary.parquet is
+    path = write_throughput(tmp_path / "throughput.json", {"gaussian": 4.0}, setup={"scan_px": 2048})
+    write_throughput(path, {"unet": 0.6}, setup={"scan_px": 2048})  # merged, the first method kept
+    assert read_throughput(path) == {"gaussian": 4.0, "unet": 0.6}
+    wide = format_benchmark(add_throughput_rows(summary, read_throughput(path)))
+    cells = dict(zip(wide["label"], wide["mpix_per_s"], strict=True))
+    assert cells == {"gaussian": "4", "noisy": "–", "unet-baseline": "0.6", "unet-charbonnier": "0.6"}
+    again = add_throughput_rows(add_throughput_rows(summary, {"gaussian": 1.0}), {"gaussian": 2.0})
+    assert list(again.loc[again["metric"] == "mpix_per_s", "mean"]) == [2.0]  # replaced, not duplicated
+    (tmp_path / "bad.json").write_text('{"setup": {}}')
+    with pytest.raises(ValueError, match="bad.json: not a throughput file"):
+        read_throughput(tmp_path / "bad.json")
