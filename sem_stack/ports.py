@@ -66,28 +66,28 @@ def pick_free_ports(
     if port_range is None and os.environ.get(PORT_RANGE_ENV):
         port_range = parse_port_range(os.environ[PORT_RANGE_ENV])
     picked: list[int] = []
-    if port_range is None:
-        for _ in range(count * 50):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
-            if port in exclude or port in picked:
-                continue
-            if also_free_offset is not None and not port_is_free(port + also_free_offset):
-                continue
-            picked.append(port)
-            if len(picked) == count:
-                return picked
-        raise StackError(f"could not find {count} free ports on 127.0.0.1")
-    lo, hi = port_range
-    candidates = list(range(lo, hi + 1))
-    random.SystemRandom().shuffle(candidates)
-    for port in candidates:
-        if port in exclude or not port_is_free(port):
+    for port in _candidate_ports(count, port_range):
+        if port in exclude or port in picked:
             continue
         if also_free_offset is not None and not port_is_free(port + also_free_offset):
             continue
         picked.append(port)
         if len(picked) == count:
             return picked
-    raise StackError(f"only {len(picked)} of {count} ports free in {lo}-{hi} on 127.0.0.1")
+    where = "" if port_range is None else f" in {port_range[0]}-{port_range[1]}"
+    raise StackError(f"only {len(picked)} of {count} ports free{where} on 127.0.0.1")
+
+
+def _candidate_ports(count: int, port_range: tuple[int, int] | None):
+    """Ports to try: ``count * 50`` kernel-assigned ephemeral ports, or the free ones of the range, shuffled."""
+    if port_range is None:
+        for _ in range(count * 50):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            yield port  # released before the caller checks or uses it
+        return
+    lo, hi = port_range
+    candidates = list(range(lo, hi + 1))
+    random.SystemRandom().shuffle(candidates)
+    yield from (port for port in candidates if port_is_free(port))
