@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from sem_core.dask_cluster import stop_process_groups  # noqa: E402
 
 POOL = "sem-denoise-local"
 
@@ -77,19 +78,6 @@ def _make_inbox(inbox: Path, n: int = 2) -> None:
     for i in range(n):
         img = 80 + 90 * (((xx + 7 * i) // 16) % 2) + rng.normal(0, 20, xx.shape)
         tifffile.imwrite(batch / f"img_{i}.tif", np.clip(img, 0, 255).astype(np.uint8))
-
-
-def _stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def run_demo(work: Path, *, port_base: int = 15250, timeout: float = 900) -> dict:
@@ -138,8 +126,7 @@ def run_demo(work: Path, *, port_base: int = 15250, timeout: float = 900) -> dic
         return {"state": state, "flow_run_id": run_id, "outputs": files, "ledger": ledger,
                 "deployments": sorted(set(names)), "worker_log_tail": log_tail}
     finally:
-        _stop(worker)
-        _stop(server)
+        stop_process_groups([worker, server], timeout_s=30)
         if pg is not None:
             pg.stop()
         _step("worker, server and PostgreSQL stopped", t0)

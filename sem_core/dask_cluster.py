@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["free_port", "local_dask_cluster"]
+__all__ = ["free_port", "local_dask_cluster", "stop_process_groups"]
 
 
 def free_port(low: int, high: int) -> int:
@@ -90,15 +90,21 @@ def local_dask_cluster(n_workers: int, *, threads: int = 1, port: int | None = N
                 time.sleep(0.5)
         yield addr
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)  # its own session: the worker's nanny children too
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        stop_process_groups(list(reversed(procs)), timeout_s=20)
         shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def stop_process_groups(procs: list[subprocess.Popen | None], *, timeout_s: float) -> None:
+    """SIGTERM each still-running process's group (started with ``start_new_session=True``: its children too),
+    then wait for each, SIGKILLing a group that outlives ``timeout_s``. ``None`` entries are skipped."""
+    live = [p for p in procs if p is not None and p.poll() is None]
+    for p in live:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in live:
+        try:
+            p.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
