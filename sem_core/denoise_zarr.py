@@ -34,7 +34,7 @@ import numpy as np
 import zarr
 
 from .denoise.base import Denoiser, describe_denoiser, edge_mode, from_unit_float
-from .denoise.tiled import BlockDenoiser
+from .denoise.tiled import BlockDenoiser, local_scheduler
 from .io.ome_zarr import ATTRS_KEY, build_pyramid, create_multiscale, default_n_levels
 from .provenance import hash_params, make_provenance
 
@@ -236,20 +236,6 @@ def _open_or_create(dst: Path, *, run_key: str, resume: bool, shape, dtype, chun
     return group
 
 
-def _local_scheduler(name: str | None):
-    """The local scheduler's function (a name would make dask import ``distributed`` to look for a client:
-    ~0.6 s on the first compute of a process)."""
-    import dask.local
-    import dask.multiprocessing
-    import dask.threaded
-
-    table = {None: dask.threaded.get, "threads": dask.threaded.get, "sync": dask.local.get_sync,
-             "synchronous": dask.local.get_sync, "processes": dask.multiprocessing.get}
-    if name not in table:
-        raise ValueError(f"unknown scheduler {name!r}: threads, processes, sync or a tcp:// address")
-    return table[name]
-
-
 def _compute(tasks: list, *, scheduler: str | None, num_workers: int | None, progress: bool) -> None:
     """Run the write tasks in waves of a few blocks per worker, so memory does not grow with the scan."""
     if not tasks:
@@ -260,11 +246,11 @@ def _compute(tasks: list, *, scheduler: str | None, num_workers: int | None, pro
         kwargs: dict[str, Any] = {"scheduler": client}
         workers = max(1, len(client.scheduler_info().get("workers", {})) * 2)
     else:
-        kwargs = {"scheduler": _local_scheduler(scheduler)}
+        kwargs = {"scheduler": local_scheduler(scheduler)}
         if num_workers:
             kwargs["num_workers"] = num_workers
         workers = num_workers or os.cpu_count() or 1
-    wave = max(2, 4 * workers) if workers > 1 else 2
+    wave = 4 * workers if workers > 1 else 2
     try:
         for start in range(0, len(tasks), wave):
             dask.compute(*tasks[start : start + wave], **kwargs)

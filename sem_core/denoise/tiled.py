@@ -15,7 +15,7 @@ import numpy as np
 
 from .base import Denoiser, denoise_image, edge_mode, to_unit_float
 
-__all__ = ["BlockDenoiser", "choose_chunk", "fit_chunk", "plan_blocks", "denoise_tiled"]
+__all__ = ["BlockDenoiser", "choose_chunk", "fit_chunk", "local_scheduler", "plan_blocks", "denoise_tiled"]
 
 
 class BlockDenoiser:
@@ -29,6 +29,20 @@ class BlockDenoiser:
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
         return np.asarray(self.denoiser(to_unit_float(block)), dtype=np.float32)
+
+
+def local_scheduler(name: str | None):
+    """The local scheduler's function (a name would make dask import ``distributed`` to look for a client:
+    ~0.6 s on the first compute of a process)."""
+    import dask.local
+    import dask.multiprocessing
+    import dask.threaded
+
+    table = {None: dask.threaded.get, "threads": dask.threaded.get, "sync": dask.local.get_sync,
+             "synchronous": dask.local.get_sync, "processes": dask.multiprocessing.get}
+    if name not in table:
+        raise ValueError(f"unknown local scheduler {name!r}: threads, processes or sync")
+    return table[name]
 
 
 def fit_chunk(chunk_px: int, *, denoiser: Denoiser) -> int:
@@ -111,7 +125,7 @@ def denoise_tiled(
     arr = da.from_array(x, chunks=chunks)
     y = arr.map_overlap(BlockDenoiser(denoiser), depth=halo, boundary=edge_mode(denoiser),
                         dtype=np.float32, trim=True, meta=np.empty((0, 0), np.float32))
-    kwargs = {"scheduler": {"sync": "synchronous"}.get(scheduler, scheduler)}
+    kwargs = {"scheduler": local_scheduler(scheduler)}
     if num_workers:
         kwargs["num_workers"] = int(num_workers)
     return np.asarray(y.compute(**kwargs), dtype=np.float32)
