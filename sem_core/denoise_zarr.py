@@ -1,13 +1,14 @@
 """Dask-parallel, resumable, seam-free tiled denoising from Zarr to OME-Zarr.
 
 :func:`denoise_zarr` reads a 2-D Zarr array (or level 0 of an OME-Zarr image) as a Dask array
-chunked ``(chunk, chunk)``, runs ``map_overlap`` with ``depth = denoiser.halo`` and
-the method's boundary (:func:`~sem_core.denoise.base.edge_mode`: mirror padding with the edge pixel
-repeated, or none for a method that handles the image edges itself, as the whole-image call
-:func:`sem_core.denoise.base.denoise_image` does), and streams each output block into
-level 0 of a new OME-Zarr image, one task per block, computed in waves of a few blocks per worker
-so that memory is bounded by the wave, not by the scan size. Each block is converted to unit-scale
-float32 before denoising and back to the output dtype (rounded, clipped) after.
+in blocks of ``(chunk, chunk)``. One task per block reads the block and ``denoiser.halo`` pixels around it
+straight from the store (:func:`~sem_core.denoise.tiled.read_with_halo`; at the image's own edges the method's
+boundary, :func:`~sem_core.denoise.base.edge_mode`: mirror padding with the edge pixel repeated, or none for a
+method that handles the image edges itself, as the whole-image call :func:`sem_core.denoise.base.denoise_image`
+does), denoises it, crops the halo and writes the block into level 0 of a new OME-Zarr image. This is what Dask's
+``map_overlap`` computes, without holding the eight neighbouring chunks of every block in memory. Tasks run in
+waves of a few blocks per worker, so memory is bounded by the wave, not by the scan size. Each block is converted
+to unit-scale float32 before denoising and back to the output dtype (rounded, clipped) after.
 
 Resuming: after a block's data is written (atomically, by Zarr's local store), a one-byte marker
 chunk ``_progress[i, j] = 1`` is written. A rerun with the same input, method and chunking
@@ -29,12 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import dask
-import dask.array as da
 import numpy as np
 import zarr
 
 from .denoise.base import Denoiser, describe_denoiser, edge_mode, from_unit_float
-from .denoise.tiled import BlockDenoiser, local_scheduler
+from .denoise.tiled import BlockDenoiser, local_scheduler, read_with_halo
 from .io.ome_zarr import ATTRS_KEY, build_pyramid, create_multiscale, default_n_levels
 from .provenance import hash_params, make_provenance
 
@@ -98,10 +98,15 @@ def hash_zarr_array(arr: zarr.Array) -> str:
     return h.hexdigest()
 
 
-def _write_block(block: np.ndarray, group_path: str, i: int, j: int, r0: int, c0: int) -> int:
+def _denoise_block(src: zarr.Array, fn: BlockDenoiser, group_path: str, i: int, j: int,
+                   rows: tuple[int, int], cols: tuple[int, int], halo: int, mode: str) -> int:
+    """Read block (i, j) with its halo from ``src``, denoise, crop, write it and its progress marker."""
+    region, (top, left) = read_with_halo(src, rows, cols, halo=halo, mode=mode)
+    out = fn(region)[top : top + rows[1] - rows[0], left : left + cols[1] - cols[0]]
+    del region
     group = zarr.open_group(group_path, mode="r+")
     level0 = group["0"]
-    level0[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = from_unit_float(block, level0.dtype)
+    level0[rows[0] : rows[1], cols[0] : cols[1]] = from_unit_float(out, level0.dtype)
     group[_PROGRESS][i, j] = 1  # marker written only after the data
     return 1
 
@@ -188,15 +193,12 @@ def denoise_zarr(
         return DenoiseRun(n_total, n_total, 0, time.perf_counter() - t0)
     done = group[_PROGRESS][...].astype(bool)
 
-    x = da.from_zarr(arr, chunks=(chunks, chunks))
-    y = x.map_overlap(BlockDenoiser(denoiser), depth=halo, boundary=edge_mode(denoiser), dtype=np.float32, trim=True,
-                      meta=np.empty((0, 0), np.float32))  # no trial call of the denoiser on an empty array
-    if y.chunks != tuple(tuple(s) for s in sizes):  # pragma: no cover - guarded by the halo check above
-        raise RuntimeError(f"dask re-chunked the overlap to {y.chunks}; expected {sizes}")
-    blocks = y.to_delayed()
-    write = dask.delayed(_write_block, pure=False)
+    fn, mode = BlockDenoiser(denoiser), edge_mode(denoiser)
+    if scheduler and "://" in scheduler:  # one copy of the source handle and the method in the graph, not one per task
+        arr, fn = dask.delayed(arr, pure=True), dask.delayed(fn, pure=True)
+    run_block = dask.delayed(_denoise_block, pure=False)
     tasks = [
-        write(blocks[i, j], str(dst), i, j, r0, c0)
+        run_block(arr, fn, str(dst), i, j, (r0, r0 + sizes[0][i]), (c0, c0 + sizes[1][j]), halo, mode)
         for i, r0 in enumerate(grid[0])
         for j, c0 in enumerate(grid[1])
         if not done[i, j]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sem_core.denoise.base import build_denoiser, denoise_image
-from sem_core.denoise.tiled import denoise_tiled, plan_blocks
+from sem_core.denoise.tiled import denoise_tiled, plan_blocks, read_with_halo
 
 
 def test_plan_blocks_covers_the_axis_and_merges_a_thin_last_block():
@@ -19,6 +19,30 @@ def test_plan_blocks_covers_the_axis_and_merges_a_thin_last_block():
         assert sum(sizes) == n and all(s == 64 for s in sizes[:-1])
     with pytest.raises(ValueError, match="chunk_px must be positive"):
         plan_blocks(10, chunk_px=0, halo=1)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "none"])
+def test_read_with_halo_is_the_block_map_overlap_gives(mode):
+    """Oracle: Dask's own overlap of every block, for ragged blocks, blocks thinner than two halos and both edges."""
+    import dask.array as da
+    from dask.array.overlap import overlap
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (53, 41), dtype=np.uint8)
+    chunks, halo = ((20, 20, 13), (16, 16, 9)), 7
+    expect = overlap(da.from_array(image, chunks=chunks), depth=halo, boundary=mode)
+    blocks = expect.to_delayed()
+    r0 = 0
+    for i, h in enumerate(chunks[0]):
+        c0 = 0
+        for j, w in enumerate(chunks[1]):
+            region, (top, left) = read_with_halo(image, (r0, r0 + h), (c0, c0 + w), halo=halo, mode=mode)
+            np.testing.assert_array_equal(region, blocks[i, j].compute())
+            np.testing.assert_array_equal(region[top : top + h, left : left + w], image[r0 : r0 + h, c0 : c0 + w])
+            c0 += w
+        r0 += h
+    with pytest.raises(ValueError, match="boundary must be"):
+        read_with_halo(image, (0, 5), (0, 5), halo=2, mode="wrap")
 
 
 @pytest.mark.parametrize(

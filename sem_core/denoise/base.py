@@ -7,8 +7,8 @@ uint16 / 65535, float as is); every method's parameters are meant for that scale
 
 Whole-image denoising (:func:`denoise_image`) is defined as: pad the image by ``halo`` with
 mirror ("symmetric", edge pixel repeated) padding, apply the denoiser, crop. Tiled denoising
-(:func:`sem_core.denoise_zarr.denoise_zarr`, Dask ``map_overlap`` with ``boundary="reflect"``, which
-is the same mirror padding) gives the same result within float rounding for every method whose
+(:func:`sem_core.denoise_zarr.denoise_zarr`, blocks with their halo as Dask ``map_overlap`` with
+``boundary="reflect"`` gives them, which is the same mirror padding) gives the same result within float rounding for every method whose
 receptive field is within ``halo`` — which is how each method's ``halo`` is chosen.
 
 A method that handles the image's own edges itself declares ``boundary = "none"`` (the U-Net: its

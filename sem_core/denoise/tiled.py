@@ -1,7 +1,8 @@
 """Tiled, Dask-parallel denoising of one in-memory image (TIFF/PNG inputs), equal to whole-image output.
 
 The same block function and padding as :func:`sem_core.denoise_zarr.denoise_zarr` (``map_overlap``,
-``depth = halo``, ``boundary`` the method's :func:`~sem_core.denoise.base.edge_mode`), on a NumPy image instead of a Zarr array: blocks start
+``depth = halo``, ``boundary`` the method's :func:`~sem_core.denoise.base.edge_mode`; the Zarr path reads the same
+regions itself with :func:`read_with_halo`), on a NumPy image instead of a Zarr array: blocks start
 on multiples of ``chunk_px`` (itself a multiple of the method's ``chunk_multiple``), and a last
 block thinner than the halo is merged into its neighbour, so any image size works. Images that
 fit in one block are denoised whole. By construction the result equals
@@ -15,7 +16,8 @@ import numpy as np
 
 from .base import Denoiser, denoise_image, edge_mode, to_unit_float
 
-__all__ = ["BlockDenoiser", "choose_chunk", "fit_chunk", "local_scheduler", "plan_blocks", "denoise_tiled"]
+__all__ = ["BlockDenoiser", "choose_chunk", "fit_chunk", "local_scheduler", "plan_blocks", "read_with_halo",
+           "denoise_tiled"]
 
 
 class BlockDenoiser:
@@ -29,6 +31,42 @@ class BlockDenoiser:
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
         return np.asarray(self.denoiser(to_unit_float(block)), dtype=np.float32)
+
+
+def read_with_halo(arr, rows: tuple[int, int], cols: tuple[int, int], *, halo: int,
+                   mode: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """Block ``arr[rows, cols]`` with ``halo`` pixels of context on each side, as ``map_overlap`` gives it.
+
+    Parameters
+    ----------
+    arr : array-like
+        (H, W) NumPy or Zarr array; only the block and its halo are read.
+    rows, cols : (int, int)
+        Half-open pixel ranges of the block.
+    halo : int
+        Context on each side; at most the image's size along each axis.
+    mode : {"reflect", "none"}
+        At the image's own edges: ``"reflect"`` mirrors with the edge pixel repeated (NumPy's ``symmetric``,
+        Dask's ``reflect``); ``"none"`` adds nothing there.
+
+    Returns
+    -------
+    (np.ndarray, (int, int))
+        The region (the input's dtype) and the block's (row, column) offset in it.
+    """
+    shape = arr.shape
+    lo = [max(0, a - halo) for a, _ in (rows, cols)]
+    hi = [min(n, b + halo) for n, (_, b) in zip(shape, (rows, cols))]
+    region = np.asarray(arr[lo[0] : hi[0], lo[1] : hi[1]])
+    offset = [a - low for (a, _), low in zip((rows, cols), lo)]
+    if mode == "reflect":
+        pad = [(halo - off, halo - (high - b)) for off, high, (_, b) in zip(offset, hi, (rows, cols))]
+        if any(p for pair in pad for p in pair):
+            region = np.pad(region, pad, mode="symmetric")
+        offset = [halo, halo]
+    elif mode != "none":
+        raise ValueError(f"boundary must be 'reflect' or 'none', got {mode!r}")
+    return region, (offset[0], offset[1])
 
 
 def local_scheduler(name: str | None):

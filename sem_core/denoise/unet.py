@@ -1,6 +1,6 @@
 """The U-Net as a :class:`~sem_core.denoise.base.Denoiser`: context paid once per block, model once per process.
 
-The caller's halo between blocks (Dask ``map_overlap``) is the only context; at the image's own edges
+The caller's halo between blocks (:func:`~sem_core.denoise.tiled.read_with_halo`) is the only context; at the image's own edges
 the network's zero padding applies, as in training (``boundary = "none"``), so a scan that fits in one
 block runs with no context at all. A tile up to ``tile_px`` (+ that context) runs through the network in one pass, padded at its
 far edges to the network's ``input_multiple`` so that max-pooling sees the whole image's pixel

@@ -217,6 +217,9 @@ def write_level0_block(group: zarr.Group, block: np.ndarray, *, row: int, col: i
     arr[row : row + h, col : col + w] = block.astype(arr.dtype, copy=False)
 
 
+_PIECE = 1024  # output side of one downsampling task
+
+
 def _downsample(x: da.Array, *, method: str, out_shape: tuple[int, int], dtype: np.dtype) -> da.Array:
     x = x[: out_shape[0] * 2, : out_shape[1] * 2]
     if method == "mean":
@@ -252,7 +255,9 @@ def build_pyramid(
     paths = [d["path"] for d in group.attrs["ome"]["multiscales"][0]["datasets"]]
     for below, here in zip(paths[:-1], paths[1:]):
         src, dst = group[below], group[here]
-        x = da.from_zarr(src, chunks=tuple(2 * c for c in dst.chunks))
+        # source pieces of at most 2·_PIECE² px (float32 in the mean: 16 MiB), not 2× an output chunk (a 4096²
+        # output chunk read as 8192² float32 is 256 MiB per thread); the rechunk below gathers the small uint8 results
+        x = da.from_zarr(src, chunks=tuple(2 * min(c, _PIECE) for c in dst.chunks))
         y = _downsample(x, method=method, out_shape=dst.shape, dtype=dst.dtype)
         # the threaded scheduler's function, not its name: a name makes dask import `distributed` (~0.6 s)
         with dask.config.set(scheduler=dask.threaded.get, num_workers=max(1, workers)):
