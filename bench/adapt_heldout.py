@@ -55,7 +55,7 @@ def main() -> None:
         from sem_core.adapt.forward import estimate_forward_kernel
 
         tr = ds.split["train"]
-        extra["forward_kernel"] = estimate_forward_kernel([ds.clean[i] / 255.0 for i in tr],
+        extra["forward_kernel"], extra["forward_offset"] = estimate_forward_kernel([ds.clean[i] / 255.0 for i in tr],
                                                           [ds.noisy[i] / 255.0 for i in tr], size_px=ad.forward_kernel_px)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
@@ -63,18 +63,19 @@ def main() -> None:
         res = adapt_model(model, [n.astype(np.float32) / 255.0 for n in noisy], seed=seed,
                           **{**ad.library_kwargs(), **({"steps": args.steps} if args.steps else {}), **extra},
                           progress=lambda i: print(f"  step {i['step']}/{i['steps']} loss {i['loss']:.5f} "
-                                                   f"{i['seconds']:.0f}s" + (f" SURE gain {i['sure_gain_db']:+.2f} dB"
-                                                   if 'sure_gain_db' in i else ""), flush=True)
+                                                   f"{i['seconds']:.0f}s" + (f" SURE MSE {-i['sure_gain_grey2']:+.2f} grey²"
+                                                   if 'sure_gain_grey2' in i else ""), flush=True)
                           if i["step"] % 25 == 0 else None)
         secs = time.perf_counter() - t0
         r = score_method(lambda im: predict_image(res.model, im), noisy, clean)
-        row = {"seed": seed, "kept": res.kept, "estimated_gain_db": res.estimated_gain_db, "best_step": res.best_step,
-               "measured_gain_db": r["psnr_aligned"] - base["psnr_aligned"], "psnr_aligned": r["psnr_aligned"],
+        row = {"seed": seed, "kept": res.kept, "estimated_gain_grey2": res.estimated_gain_grey2, "best_step": res.best_step,
+               "measured_gain_db": r["psnr_aligned"] - base["psnr_aligned"],
+               "measured_gain_grey2": 255.0**2 * (10 ** (-base["psnr_aligned"] / 10) - 10 ** (-r["psnr_aligned"] / 10)), "psnr_aligned": r["psnr_aligned"],
                "ssim_aligned": r["ssim_aligned"], "psnr_raw": r["psnr_raw"], "seconds": secs,
                "model_hash": res.model_hash, "history": res.history}
         rows.append(row)
-        print(f"seed {seed}: kept {res.kept} (SURE estimate {res.estimated_gain_db:+.2f} dB at step {res.best_step}) "
-              f"measured {row['measured_gain_db']:+.2f} dB -> {r['psnr_aligned']:.2f} dB SSIM {r['ssim_aligned']:.3f}"
+        print(f"seed {seed}: kept {res.kept} (SURE: MSE {-res.estimated_gain_grey2:+.2f} grey² at step {res.best_step}) "
+              f"measured {row['measured_gain_db']:+.2f} dB (MSE {-row['measured_gain_grey2']:+.2f} grey²) -> {r['psnr_aligned']:.2f} dB SSIM {r['ssim_aligned']:.3f}"
               f"  {secs:.0f} s for {len(noisy)} images", flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

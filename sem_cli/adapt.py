@@ -45,8 +45,9 @@ def adapt_cmd(
                   f"start {source}, {steps or ad.steps} steps on {torch.get_num_threads()} threads")
 
     def progress(info: dict) -> None:
-        if info["step"] % 10 == 0 or "sure_gain_db" in info:
-            extra = f"  guard: SURE gain {info['sure_gain_db']:+.2f} dB" if "sure_gain_db" in info else ""
+        if info["step"] % 10 == 0 or "sure_gain_grey2" in info:
+            extra = (f"  guard: SURE MSE {-info['sure_gain_grey2']:+.2f} grey²" if "sure_gain_grey2" in info
+                     else "")
             console.print(f"  step {info['step']:>4}/{info['steps']}  loss {info['loss']:.6f}  "
                           f"{info['seconds']:.0f} s{extra}", highlight=False)
 
@@ -59,8 +60,9 @@ def adapt_cmd(
     except ValueError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    verdict = "kept the adapted weights" if report["kept"] else "kept the starting weights (no estimated gain)"
-    console.print(f"{verdict}: SURE gain {report['estimated_gain_db']:+.2f} dB (step {report['best_step']}), "
+    verdict = ("kept the adapted weights" if report["kept"] else
+               f"kept the starting weights (estimated gain below {kwargs['min_gain_grey2']:g} grey²)")
+    console.print(f"{verdict}: SURE MSE {-report['estimated_gain_grey2']:+.2f} grey² (step {report['best_step']}), "
                   f"{report['seconds']:.0f} s -> {out}  model hash {report['model_hash'][:16]}")
 
 

@@ -78,8 +78,8 @@ def test_adapt_model_is_deterministic_and_guarded():
     assert a.model_hash == b.model_hash and a.kept == b.kept
     assert hash_state_dict(model) == start  # the input model is not modified
     assert [h["step"] for h in a.history] == [0, 3, 6]
-    never = adapt_model(model, images, seed=5, min_gain_db=1e9, **KW)
-    assert not never.kept and never.model_hash == start and never.estimated_gain_db == 0.0
+    never = adapt_model(model, images, seed=5, min_gain_grey2=1e9, **KW)
+    assert not never.kept and never.model_hash == start and never.estimated_gain_grey2 == 0.0
     with pytest.raises(ValueError, match="smaller than patch_px"):
         adapt_model(model, [np.zeros((16, 16), np.float32)], patch_px=32)
 
@@ -123,11 +123,12 @@ def test_forward_kernel_recovers_a_known_smear():
     k_true = np.zeros((5, 5), np.float32)
     k_true[2, 1:4] = [0.2, 0.5, 0.3]  # a smear along x, off centre
     outs = [ndimage.gaussian_filter(rng.random((48, 64)), 1.0).astype(np.float32) for _ in range(3)]
-    imgs = [apply_forward_kernel(torch.from_numpy(o)[None, None], torch.from_numpy(k_true))[0, 0].numpy()
+    imgs = [apply_forward_kernel(torch.from_numpy(o)[None, None], torch.from_numpy(k_true), 0.04)[0, 0].numpy()
             + rng.normal(0, 1e-3, o.shape).astype(np.float32) for o in outs]
-    k = estimate_forward_kernel(outs, imgs, size_px=5)
+    k, c = estimate_forward_kernel(outs, imgs, size_px=5)
     assert np.abs(k - k_true).max() < 0.02
-    assert apply_forward_kernel(torch.ones(1, 1, 8, 8), None).sum() == 64
+    assert c == pytest.approx(0.04, abs=0.01)  # the level shift between the domains, kept apart from the kernel
+    assert apply_forward_kernel(torch.ones(1, 1, 8, 8), None, 0.5).sum() == 64
     with pytest.raises(ValueError, match="odd"):
         estimate_forward_kernel(outs, imgs, size_px=4)
 

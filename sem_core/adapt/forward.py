@@ -4,8 +4,11 @@ Self-supervised losses can only learn ``E[y | x]``, the noisy image's expectatio
 that is not the clean image: the fast scan's detector smears the signal along x and the short and long
 dwell frames sit a fraction of a pixel apart. A supervised model has learnt to undo both; plain Noise2Self
 fine-tuning pulls it back toward ``E[y]`` and loses (measured on the Tin-balls held-out block). So the
-adaptation compares ``k * f(y)`` with ``y``, where the small kernel ``k`` maps the starting model's output
-to the noisy image (least squares over the batch): ``f`` keeps producing clean-domain images.
+adaptation compares ``k * f(y) + c`` with ``y``, where the small kernel ``k`` and the offset ``c`` map the starting
+model's output to the noisy image (least squares over the batch): ``f`` keeps producing clean-domain images. The
+offset matters: on the Tin-balls test block the fitted map has a gain of 0.97 and an offset of 4.6 grey levels, and
+without the offset the adaptation spends itself on the overall level and contrast, which the SURE guard scored as
+a gain of about 10 dB while the clean-domain PSNR fell.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ __all__ = ["estimate_forward_kernel", "apply_forward_kernel"]
 
 
 def estimate_forward_kernel(outputs: Sequence[np.ndarray], images: Sequence[np.ndarray], *, size_px: int = 5,
-                            border_px: int = 8) -> np.ndarray:
-    """Least-squares kernel ``k`` (size_px, size_px) with ``k * output ≈ image`` (plus a constant).
+                            border_px: int = 8) -> tuple[np.ndarray, float]:
+    """Least-squares kernel ``k`` (size_px, size_px) and offset ``c`` with ``k * output + c ≈ image``.
 
     Parameters
     ----------
@@ -34,7 +37,9 @@ def estimate_forward_kernel(outputs: Sequence[np.ndarray], images: Sequence[np.n
 
     Returns
     -------
-    (size_px, size_px) float32, correlation-oriented as :func:`torch.nn.functional.conv2d` uses it.
+    (np.ndarray, float)
+        The kernel, (size_px, size_px) float32, correlation-oriented as :func:`torch.nn.functional.conv2d` uses
+        it, and the offset ``c`` (unit scale).
     """
     if size_px < 1 or size_px % 2 == 0:
         raise ValueError(f"size_px must be odd and >= 1, got {size_px}")
@@ -49,12 +54,12 @@ def estimate_forward_kernel(outputs: Sequence[np.ndarray], images: Sequence[np.n
         targets.append(np.asarray(img, np.float64)[b:h - b, b:w - b].ravel())
     a, t = np.concatenate(rows), np.concatenate(targets)
     coef, *_ = np.linalg.lstsq(a, t, rcond=None)
-    return coef[:-1].reshape(size_px, size_px).astype(np.float32)
+    return coef[:-1].reshape(size_px, size_px).astype(np.float32), float(coef[-1])
 
 
-def apply_forward_kernel(x: torch.Tensor, kernel: torch.Tensor | None) -> torch.Tensor:
-    """``kernel * x`` for (B, 1, H, W) with reflect padding; ``None`` is the identity."""
+def apply_forward_kernel(x: torch.Tensor, kernel: torch.Tensor | None, offset: float = 0.0) -> torch.Tensor:
+    """``kernel * x + offset`` for (B, 1, H, W) with reflect padding; ``None`` is the identity (no offset)."""
     if kernel is None:
         return x
     r = kernel.shape[-1] // 2
-    return F.conv2d(F.pad(x, (r, r, r, r), mode="reflect"), kernel.view(1, 1, *kernel.shape[-2:]).to(x))
+    return F.conv2d(F.pad(x, (r, r, r, r), mode="reflect"), kernel.view(1, 1, *kernel.shape[-2:]).to(x)) + offset
