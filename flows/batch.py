@@ -61,7 +61,8 @@ def process_one_batch(
     outputs_dir: Path,
     methods: Mapping[str, Mapping[str, Any]],
     builder: DenoiserBuilder,
-    chunks: int,
+    chunks: int | None,
+    default_chunk_px: int,
     extra_provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Denoise one batch into staging, publish it with its marker, record it in the ledger.
@@ -75,7 +76,8 @@ def process_one_batch(
     staging.mkdir(parents=True)
     try:
         items = list_items(Path(batch["path"]))
-        futures = {item: denoise_item.submit(item, staging, denoisers=denoisers, chunks=chunks) for item in items}
+        futures = {item: denoise_item.submit(item, staging, denoisers=denoisers, chunks=chunks,
+                                                   default_chunk_px=default_chunk_px) for item in items}
         rows, errors = [], []
         for item, future in futures.items():
             future.wait()
@@ -147,7 +149,8 @@ def process_batches(
     inbox_dir, outputs_dir : str, optional
         Override ``paths.inbox_dir`` / ``paths.outputs_dir``.
     chunks : int, optional
-        Block side for tiled denoising of Zarr scans (default ``denoise.chunk_px``).
+        Block side for tiled denoising of Zarr scans (default: each method's own, as ``sem-denoise denoise`` chooses
+        it; ``denoise.chunk_px`` for methods without one).
     denoiser_builder : callable, optional
         ``(name, **kwargs) -> Denoiser``; default :func:`sem_core.denoise.base.build_denoiser`
         (injectable for tests; not a deployment parameter).
@@ -169,7 +172,8 @@ def process_batches(
         try:
             batch_methods, extra = _adapted_methods(params, batch, chosen, outputs)
             results[batch["batch"]] = process_one_batch(batch, outputs_dir=outputs, methods=batch_methods,
-                                                        builder=builder, chunks=chunks or params.denoise.chunk_px,
+                                                        builder=builder, chunks=chunks,
+                                                        default_chunk_px=params.denoise.chunk_px,
                                                         extra_provenance=extra)
         except Exception as exc:  # recorded in the ledger as failed; retried next run
             logger.error("batch %s failed: %r", batch["batch"], exc)

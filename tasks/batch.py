@@ -23,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from skimage.restoration import estimate_sigma
 
 from sem_core.denoise.base import Denoiser, denoise_image, describe_denoiser, from_unit_float, to_unit_float
+from sem_core.denoise.tiled import choose_chunk
 from sem_core.io.ome_zarr import write_image
 from sem_core.io.sem_tiff import read_sem_image
 from sem_core.denoise_zarr import denoise_zarr, open_source_array
@@ -143,7 +144,8 @@ def _retry_transient(task_: Any, task_run: Any, state: Any) -> bool:
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retry_condition_fn=_retry_transient, **io_retry_options())
-def denoise_item(src: Path, staging: Path, *, denoisers: Mapping[str, Denoiser], chunks: int = 1024) -> list[dict]:
+def denoise_item(src: Path, staging: Path, *, denoisers: Mapping[str, Denoiser], chunks: int | None = None,
+                 default_chunk_px: int = 1024) -> list[dict]:
     """Denoise one batch item with every method into ``staging``; one metrics row per method.
 
     Parameters
@@ -154,8 +156,11 @@ def denoise_item(src: Path, staging: Path, *, denoisers: Mapping[str, Denoiser],
         The batch's temporary output folder.
     denoisers : mapping of str to Denoiser
         Method name -> built denoiser.
-    chunks : int
-        Block side for tiled denoising of scans.
+    chunks : int, optional
+        Block side for tiled denoising of scans; default each method's own
+        (:func:`~sem_core.denoise.tiled.choose_chunk`: the U-Net's ``block_px``), else ``default_chunk_px``.
+    default_chunk_px : int
+        Block side of methods without a preference (``denoise.chunk_px``).
 
     Raises
     ------
@@ -168,7 +173,8 @@ def denoise_item(src: Path, staging: Path, *, denoisers: Mapping[str, Denoiser],
         out = staging / f"{_item_stem(src)}.{method}.ome.zarr"
         t0 = time.perf_counter()
         if src.is_dir():
-            row = _denoise_scan(src, out, denoiser, chunks=chunks)
+            size = choose_chunk(chunks, denoiser=denoiser, default_px=default_chunk_px)
+            row = _denoise_scan(src, out, denoiser, chunks=size)
         else:
             row = _denoise_image_file(src, out, denoiser)
         rows.append({"item": src.name, "method": method, "output": out.name, **row,

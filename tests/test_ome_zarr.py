@@ -53,6 +53,23 @@ def test_blockwise_write_equals_in_memory_and_pyramid_is_block_mean(tmp_path):
     assert root["0"].chunks == (64, 64)
 
 
+def test_pyramid_from_pieces_smaller_than_a_chunk_is_the_same(tmp_path, monkeypatch):
+    """Downsampling reads source pieces of at most 2·_PIECE px (bounded memory); any piece size gives the same levels."""
+    import sem_core.io.ome_zarr as oz
+
+    img = _image((190, 250), seed=5)  # odd level shapes, ragged last chunks
+    levels = {}
+    for piece in (1024, 16):
+        monkeypatch.setattr(oz, "_PIECE", piece)
+        g = create_multiscale(tmp_path / f"p{piece}.ome.zarr", shape=img.shape, dtype="uint8", chunks=(64, 64),
+                              n_levels=3, name="noisy")
+        _write_blocks(g, img, 64)
+        build_pyramid(g, method="mean", workers=2)
+        levels[piece] = [open_multiscale(tmp_path / f"p{piece}.ome.zarr", k)[:] for k in (1, 2)]
+    for a, b in zip(levels[1024], levels[16], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_max_pyramid_keeps_single_pixel_label():
     import tempfile
     lab = np.zeros((64, 64), np.uint8)

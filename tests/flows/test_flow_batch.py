@@ -160,3 +160,22 @@ def test_batch_adapts_the_unet_per_batch_and_records_the_adapted_model(inbox, tm
     assert adapted["file_sha256"] and model.with_suffix(".json").is_file()
     assert isinstance(adapted["kept"], bool) and len(prov["params_hash"]) == 64
     assert open_multiscale(outputs / "b1" / "img_a.unet.ome.zarr").shape == (64, 80)
+
+
+def test_scan_blocks_follow_each_methods_own_block_size(tmp_path):
+    """As in `sem-denoise denoise`: a method's `block_px` (the U-Net's: its context paid once per block) sets the
+    scan's block side unless the flow is given one; other methods use `denoise.chunk_px`."""
+    from tasks.batch import denoise_item
+
+    scan = zarr.create_array(store=str(tmp_path / "scan.zarr"), shape=(200, 160), chunks=(64, 64), dtype="uint8")
+    scan[:] = np.random.default_rng(4).integers(0, 255, (200, 160), dtype=np.uint8)
+    big = BoxDenoiser()
+    big.block_px = 128
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    denoisers = {"unet": big, "gaussian": build_denoiser("gaussian", sigma_px=1.0)}
+    denoise_item.fn(tmp_path / "scan.zarr", staging, denoisers=denoisers, default_chunk_px=48)
+    assert open_multiscale(staging / "scan.unet.ome.zarr", 0).chunks == (128, 128)
+    assert open_multiscale(staging / "scan.gaussian.ome.zarr", 0).chunks == (48, 48)
+    denoise_item.fn(tmp_path / "scan.zarr", staging, denoisers=denoisers, chunks=80, default_chunk_px=48)
+    assert open_multiscale(staging / "scan.unet.ome.zarr", 0).chunks == (80, 80)
