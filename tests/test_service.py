@@ -186,7 +186,14 @@ def test_kill_mid_registration_leaves_no_run_and_rerun_completes(service, stack,
     with _client(service, "read") as read:
         assert read.get(f"/api/runs/{run_id}").status_code == 404
         assert run_id not in [r["id"] for r in read.get("/api/runs").json()["runs"]]
-    orphans = store.list_prefix(f"runs/{run_id}")
+    # a PUT whose body was on the wire when the client was killed can still land on the server a moment later:
+    # wait until the dead attempt's objects stop changing before the rerun is expected to clean them all up
+    orphans, stable_since = store.list_prefix(f"runs/{run_id}"), time.monotonic()
+    while time.monotonic() - stable_since < 1.0 and time.monotonic() < deadline + 10:
+        time.sleep(0.1)
+        now = store.list_prefix(f"runs/{run_id}")
+        if now != orphans:
+            orphans, stable_since = now, time.monotonic()
     assert len(orphans) >= killed_with
     dead_attempt = orphans[0].split("/")[2]
 
