@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sem_core.adapt import adapt_model  # noqa: E402
+from sem_core.adapt.run import GREY2  # noqa: E402
 from sem_core.checkpoint import load_model  # noqa: E402
 from sem_core.config import load_params  # noqa: E402
 from sem_core.evaluate.heldout import score_method  # noqa: E402
@@ -70,7 +71,8 @@ def main() -> None:
         r = score_method(lambda im: predict_image(res.model, im), noisy, clean)
         row = {"seed": seed, "kept": res.kept, "estimated_gain_grey2": res.estimated_gain_grey2, "best_step": res.best_step,
                "measured_gain_db": r["psnr_aligned"] - base["psnr_aligned"],
-               "measured_gain_grey2": 255.0**2 * (10 ** (-base["psnr_aligned"] / 10) - 10 ** (-r["psnr_aligned"] / 10)), "psnr_aligned": r["psnr_aligned"],
+               "measured_gain_grey2": GREY2 * (10 ** (-base["psnr_aligned"] / 10) - 10 ** (-r["psnr_aligned"] / 10)),
+               "psnr_aligned": r["psnr_aligned"],
                "ssim_aligned": r["ssim_aligned"], "psnr_raw": r["psnr_raw"], "seconds": secs,
                "model_hash": res.model_hash, "history": res.history}
         rows.append(row)

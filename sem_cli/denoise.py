@@ -127,7 +127,7 @@ def denoise_cmd(
         if not is_zarr_path(output):
             raise _fail(f"a Zarr input needs a .zarr / .ome.zarr output, got {output}")
         from sem_core.denoise.tiled import choose_chunk
-        from sem_core.denoise_zarr import denoise_zarr
+        from sem_core.denoise_zarr import denoise_zarr, is_cluster_address
 
         size = choose_chunk(chunk, denoiser=denoiser, default_px=dcfg.chunk_px)
         sched = scheduler or dcfg.scheduler or os.environ.get("SEM_DENOISE_SCHEDULER") or None
@@ -138,7 +138,7 @@ def denoise_cmd(
         except (ValueError, FileNotFoundError) as exc:
             raise _fail(str(exc)) from exc
         except OSError as exc:  # e.g. a Dask scheduler address nobody answers at
-            where = f" on the Dask scheduler {sched}" if sched and "://" in sched else ""
+            where = f" on the Dask scheduler {sched}" if is_cluster_address(sched) else ""
             raise _fail(f"denoising {input}{where} failed: {exc}") from exc
         console.print(f"{name}: {run.blocks_computed} blocks computed, {run.blocks_skipped} skipped "
                       f"({run.blocks_total} total, chunk {size}) in {run.seconds:.1f} s -> {output}")

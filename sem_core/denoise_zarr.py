@@ -38,7 +38,7 @@ from .denoise.tiled import BlockDenoiser, local_scheduler, read_with_halo
 from .io.ome_zarr import ATTRS_KEY, build_pyramid, create_multiscale, default_n_levels
 from .provenance import hash_params, make_provenance
 
-__all__ = ["DenoiseRun", "open_source_array", "hash_zarr_array", "denoise_zarr"]
+__all__ = ["DenoiseRun", "open_source_array", "hash_zarr_array", "is_cluster_address", "denoise_zarr"]
 
 _PROGRESS = "_progress"
 
@@ -109,6 +109,11 @@ def _denoise_block(src: zarr.Array, fn: BlockDenoiser, group_path: str, i: int, 
     level0[rows[0] : rows[1], cols[0] : cols[1]] = from_unit_float(out, level0.dtype)
     group[_PROGRESS][i, j] = 1  # marker written only after the data
     return 1
+
+
+def is_cluster_address(scheduler: str | None) -> bool:
+    """True for a ``dask.distributed`` scheduler address (``tcp://host:8786``), False for a local scheduler name."""
+    return bool(scheduler) and "://" in str(scheduler)
 
 
 def _get_client(scheduler: str):
@@ -194,7 +199,7 @@ def denoise_zarr(
     done = group[_PROGRESS][...].astype(bool)
 
     fn, mode = BlockDenoiser(denoiser), edge_mode(denoiser)
-    if scheduler and "://" in scheduler:  # one copy of the source handle and the method in the graph, not one per task
+    if is_cluster_address(scheduler):  # one copy of the source handle and the method in the graph, not one per task
         arr, fn = dask.delayed(arr, pure=True), dask.delayed(fn, pure=True)
     run_block = dask.delayed(_denoise_block, pure=False)
     tasks = [
@@ -243,7 +248,7 @@ def _compute(tasks: list, *, scheduler: str | None, num_workers: int | None, pro
     if not tasks:
         return
     client = None
-    if scheduler and "://" in scheduler:
+    if is_cluster_address(scheduler):
         client = _get_client(scheduler)
         kwargs: dict[str, Any] = {"scheduler": client}
         workers = max(1, len(client.scheduler_info().get("workers", {})) * 2)
