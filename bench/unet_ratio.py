@@ -6,11 +6,14 @@
     python bench/unet_ratio.py --classical --write reports/throughput.json   # ... into the report's MPix/s column
     python bench/unet_ratio.py --models default --write reports/throughput.json  # the U-Net (CLI path) too
     python bench/unet_ratio.py --rss 4096 16384 --models tiny       # peak RSS of the CLI path vs scan side
+    python bench/unet_ratio.py --side 2048 --strips                 # also the bare row-strip forward (CPU)
     python bench/unet_ratio.py --device cuda [--compile]            # where a GPU exists (eager / compiled)
 
 *Bare*: the checkpoint loaded with :func:`sem_core.checkpoint.load_model`, ``channels_last``,
 ``inference_mode``, run on the scan's 1024² tiles one at a time (no context, seams and all), in
-its own process with ``--threads`` torch threads; only the forward passes are timed. *CLI*:
+its own process with ``--threads`` torch threads; only the forward passes are timed. *Bare strips*
+(``--strips``, CPU): :func:`~sem_core.models.strips.forward_in_strips` with ``params.yaml``'s strip size on the whole
+scan, the function the CLI runs on a one-block scan, so the CLI's ratio to it is what the pipeline adds. *CLI*:
 ``sem-denoise denoise SCAN OUT --method unet --model M`` in its own process with the same threads
 (``OMP_NUM_THREADS``); its time is the ``denoise_zarr`` wall time it prints (start-up, model
 load and imports excluded), which includes reading, the halo, writing and the pyramid. Runs
@@ -82,6 +85,18 @@ def _bare(spec: dict) -> dict:
     tiles = [torch.from_numpy(np.ascontiguousarray(img[r : r + tile, c : c + tile]))[None, None]
              for r in range(0, img.shape[0], tile) for c in range(0, img.shape[1], tile)]
     seconds = 0.0
+    if spec.get("strips"):  # the CLI's own CPU function on the whole scan (one block): what the pipeline adds
+        from sem_core.config import load_params
+        from sem_core.models.strips import forward_in_strips
+
+        strip_px = load_params(ROOT / "params.yaml").denoise.unet.cpu_strip_px
+        whole = torch.from_numpy(img)[None, None].contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            forward_in_strips(net, tiles[0].contiguous(memory_format=torch.channels_last), strip_px=strip_px)
+            t0 = time.perf_counter()
+            forward_in_strips(net, whole, strip_px=strip_px)
+            seconds = time.perf_counter() - t0
+        return {"seconds": seconds, "mpix_s": mpix_per_s(img.size, seconds), "tflops": float("nan")}
     with torch.inference_mode(), amp:
         net(tiles[0].to(dev).contiguous(memory_format=torch.channels_last))  # warm-up (and compile)
         for t in tiles:
@@ -115,13 +130,14 @@ def run_child(cmd: list[str], *, threads: int, pythonpath: Path = ROOT) -> tuple
     return text, usage.ru_maxrss / 1024
 
 
-def bare(model: Path, scan: Path, args) -> tuple[float, float]:
+def bare(model: Path, scan: Path, args, *, strips: bool = False) -> tuple[float, float]:
     spec = {"model": str(model), "scan": str(scan), "threads": args.threads, "device": args.device,
-            "compile": args.compile, "tile": 1024}
+            "compile": args.compile, "tile": 1024, "strips": strips}
     text, rss = run_child([sys.executable, __file__, "--bare-child", json.dumps(spec)], threads=args.threads)
     res = json.loads(text.strip().splitlines()[-1])
     peak = f" = {res['tflops'] / args.peak_tflops:.2f} of {args.peak_tflops:g}" if args.device.startswith("cuda") else ""
-    print(f"  bare: {res['tflops']:.3f} TFLOP/s{peak}", flush=True)
+    if not strips:
+        print(f"  bare: {res['tflops']:.3f} TFLOP/s{peak}", flush=True)
     return res["seconds"], rss
 
 
@@ -160,10 +176,14 @@ def bench_ratio(tmp: Path, scan: Path, args) -> None:
             print(f"{name}: {model} missing (train: `dvc repro train` / release: see README); skipped")
             continue
         rows: dict[str, list[tuple[float, float]]] = {"bare": [], "cli": []}
+        if args.strips:
+            rows["bare strips"] = []
         if args.before:
             rows["cli before"] = []
         for _ in range(args.repeats):  # alternate, so that load drifts hit every variant alike
             rows["bare"].append(bare(model, scan, args))
+            if args.strips:
+                rows["bare strips"].append(bare(model, scan, args, strips=True))
             rows["cli"].append(cli(model, scan, tmp / "o.ome.zarr", args))
             if args.before:
                 rows["cli before"].append(cli(model, scan, tmp / "o.ome.zarr", args, tree=args.before))
@@ -173,6 +193,7 @@ def bench_ratio(tmp: Path, scan: Path, args) -> None:
         for k, v in rows.items():
             print(f"{name:8s} {k:11s} {mpix_per_s(mpix, med[k]):7.3f} MPix/s  {med[k]:7.1f} s  "
                   f"peak RSS {max(r for _, r in v):6.0f} MiB  ratio to bare {med['bare'] / med[k]:.3f}  "
+                  + (f"to bare strips {med['bare strips'] / med[k]:.3f}  " if "bare strips" in med else "") +
                   f"(runs: {', '.join(f'{s:.1f}' for s, _ in v)} s)", flush=True)
 
 
@@ -239,6 +260,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--compile", action="store_true", help="torch.compile both the bare model and the CLI's")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H200: 989)")
+    ap.add_argument("--strips", action="store_true", help="CPU: also the bare row-strip forward (the CLI's own "
+                    "function) on the whole scan, so the ratio to it is what the pipeline itself adds")
     ap.add_argument("--before", type=Path, help="another source tree (e.g. a `git archive` of main): its CLI too")
     ap.add_argument("--classical", action="store_true", help="per-method MPix/s of the classical methods")
     ap.add_argument("--write", type=Path, help="merge the MPix/s into this throughput file (the report's column)")

@@ -122,6 +122,20 @@ def test_output_matches_whole_image_in_uint8_and_records_provenance(tmp_path, sc
     assert nodes and nodes[0].data[0].shape == img.shape  # readable by ome-zarr-py (napari's reader)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_from_unit_float_in_bands_equals_the_float64_formula(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-0.2, 1.2, (37, 53)).astype(np.float32)
+    top = np.iinfo(dtype).max
+    x[0, :6] = [0.5 / top, 1.5 / top, (top - 0.5) / top, 0.0, 1.0, np.nextafter(np.float32(0.5 / top), 1)]
+    ref = np.clip(np.rint(x.astype(np.float64) * top), 0, top).astype(dtype)  # the definition, whole array
+    for band in (1, 7, 53, 10_000):  # bands cut rows, match rows, or cover everything
+        got = from_unit_float(x, dtype, band_px=band)
+        assert got.dtype == dtype and got.shape == x.shape and np.array_equal(got, ref)
+    assert np.array_equal(from_unit_float(x[::2, ::3], dtype, band_px=5), ref[::2, ::3])  # a strided view
+    assert from_unit_float(x, np.float32) is x
+
+
 def test_ome_zarr_input_level0_and_pixel_size_are_used(tmp_path):
     rng = np.random.default_rng(1)
     img = rng.random((192, 192)).astype(np.float32)

@@ -41,7 +41,7 @@ def test_strip_forward_equals_the_plain_forward_on_odd_sizes(kw, channels_last):
     net = _net(**kw)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
-    for hw in [(61, 77), (64, 64), (130, 45)]:
+    for hw in [(61, 77), (64, 64), (130, 45), (290, 40)]:  # 290: several 16-row strips at 3 levels
         x = torch.rand(1, 1, *hw, generator=torch.Generator().manual_seed(sum(hw))).contiguous(memory_format=fmt)
         with torch.inference_mode():
             ref = net(x)
@@ -52,9 +52,9 @@ def test_strip_forward_equals_the_plain_forward_on_odd_sizes(kw, channels_last):
         forward_in_strips(net, torch.zeros(2, 1, 16, 16))
 
 
-def test_strip_rows_are_even_and_at_least_eight():
+def test_strip_rows_are_even_and_at_least_sixteen():
     assert strip_rows(1000, strip_px=1 << 19) == 526
-    assert strip_rows(10_000_000, strip_px=1 << 19) == 8
+    assert strip_rows(10_000_000, strip_px=1 << 19) == 16
     assert all(strip_rows(w, strip_px=5000) % 2 == 0 for w in range(1, 300, 7))
 
 
@@ -65,9 +65,11 @@ def test_one_pass_sub_tiles_and_tiled_blocks_agree_with_the_whole_image(ensemble
     one = build_denoiser("unet", model=net, device="cpu", ensemble=ensemble)  # default tile: one pass
     subs = build_denoiser("unet", model=net, device="cpu", ensemble=ensemble, tile_px=32, batch_size=3)
     assert one.halo == subs.halo == 24 and one.chunk_multiple == 4
+    strips = build_denoiser("unet", model=net, device="cpu", ensemble=ensemble, cpu_plain_mb=0, cpu_strip_px=600)
     whole = denoise_image(image, denoiser=one)
     assert np.abs(denoise_image(image, denoiser=subs) - whole).max() <= 1e-4
-    for d, chunk in ((one, 48), (subs, 64)):  # ragged blocks: 150 = 3·48 + 6 (merged), 133 = 2·64 + 5
+    assert np.abs(denoise_image(image, denoiser=strips) - whole).max() <= 1e-4  # the CPU route of real blocks
+    for d, chunk in ((one, 48), (subs, 64), (strips, 48)):  # ragged blocks: 150 = 3·48 + 6 (merged), 133 = 2·64 + 5
         assert np.abs(denoise_tiled(image, denoiser=d, chunk_px=chunk, scheduler="sync") - whole).max() <= 1e-4
     assert np.abs(whole - image).mean() > 0.01 and 0.0 <= whole.min() and whole.max() <= 1.0
 
@@ -98,8 +100,8 @@ def test_a_checkpoint_model_is_loaded_once_per_process_and_pickles_as_path_and_h
 def test_the_unet_block_is_the_default_chunk_and_an_explicit_chunk_wins():
     from sem_core.denoise.tiled import choose_chunk
 
-    unet = build_denoiser("unet", model=_net(base_channels=4, depth=2), device="cpu", block_px=102)
-    assert unet.block_px == 104  # rounded up to the input multiple
+    unet = build_denoiser("unet", model=_net(base_channels=4, depth=2), device="cpu", block_px=4000, cpu_block_px=102)
+    assert unet.block_px == 104  # the CPU's block, rounded up to the input multiple
     assert choose_chunk(None, denoiser=unet, default_px=1024) == 104
     assert choose_chunk(66, denoiser=unet, default_px=1024) == 64  # the user's, on the pooling grid
     assert choose_chunk(None, denoiser=build_denoiser("gaussian"), default_px=1024) == 1024

@@ -5,7 +5,7 @@ the network's zero padding applies, as in training (``boundary = "none"``), so a
 block runs with no context at all. A tile up to ``tile_px`` (+ that context) runs through the network in one pass, padded at its
 far edges to the network's ``input_multiple`` so that max-pooling sees the whole image's pixel
 grid (the tile's origin is on that grid: blocks start on multiples of ``chunk_multiple``). On CPU
-the pass is :func:`~sem_core.models.strips.forward_in_strips` (same function, ~1/3 of the memory)
+the pass is :func:`~sem_core.models.strips.forward_in_strips` (same function, ~1/2 of the memory, faster)
 in ``channels_last``, one pass at a time per process (torch's own threads use the cores). Larger
 tiles (a device with less memory: set ``tile_px`` below the block) are cut into sub-tiles of
 ``tile_px`` core plus ``ctx`` context per side, run ``batch_size`` at a time. CUDA: bfloat16
@@ -33,6 +33,7 @@ from torch import nn
 
 from ..device import autocast_context, select_device
 from ..models.ensemble import SELF_ENSEMBLES, predict_ensemble
+from ..models.strips import DEFAULT_STRIP_PX
 from ..provenance import hash_file
 from .base import register_denoiser
 
@@ -106,8 +107,12 @@ class UnetDenoiser:
         Largest core side of one forward pass (rounded up to the network's input multiple); a tile
         up to ``tile_px + 2 * ctx`` runs whole, larger ones are cut into sub-tiles of this core.
     block_px : int
-        Preferred block side for tiled denoising of scans (the CLI's default chunk for this method):
+        Preferred block side for tiled denoising of scans on a GPU (the CLI's default chunk for this method):
         the context is paid once per block, so larger blocks waste less; memory grows with it.
+    cpu_block_px : int
+        The same on CPU. Smaller than ``block_px``: a pass's memory is faulted in fresh each time it grows, and
+        2048² blocks (~1.3 GB for base 16) ran a 4096² scan faster than one 4096² block (~3.2 GB) despite the
+        context they add.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``.
     compile : bool
@@ -117,8 +122,11 @@ class UnetDenoiser:
         Self-ensemble: 1, 2 (image and up-down flip) or 8 forward passes per tile.
     cpu_plain_mb : int
         CPU: a pass whose estimated peak memory (:data:`PLAIN_BYTES_PER_PX_PER_CHANNEL` x base channels x
-        pixels) fits in this many MiB runs as the plain forward (fastest); larger ones run in row strips
-        (:func:`~sem_core.models.strips.forward_in_strips`, ~1/3 of the memory, ~5-10 % slower).
+        pixels) fits in this many MiB runs as the plain forward; larger ones run in row strips
+        (:func:`~sem_core.models.strips.forward_in_strips`: the same function, a fraction of the memory, and
+        faster from about 512² up, since small strips keep temporaries in cache and in malloc's reused heap).
+    cpu_strip_px : int
+        CPU: pixels per row strip (at least 16 rows).
     """
 
     name = "unet"
@@ -133,15 +141,18 @@ class UnetDenoiser:
         batch_size: int = 8,
         tile_px: int = 4096,
         block_px: int = 4096,
+        cpu_block_px: int = 2048,
         device: str = "auto",
         compile: bool = False,  # noqa: A002  (the torch term; a keyword of the config section)
         ensemble: str = "none",
-        cpu_plain_mb: int = 2048,
+        cpu_plain_mb: int = 64,
+        cpu_strip_px: int = DEFAULT_STRIP_PX,
     ) -> None:
         if ensemble not in SELF_ENSEMBLES:
             raise ValueError(f"unet ensemble must be one of {sorted(SELF_ENSEMBLES)}, got {ensemble!r}")
         self.ensemble = ensemble
         self.cpu_plain_mb = int(cpu_plain_mb)
+        self.cpu_strip_px = int(cpu_strip_px)
         self.setup = select_device(device, channels_last=True)  # channels_last: ~1.4x faster on CPU too
         self.compile = bool(compile)
         self._forward = None  # the compiled network, built on first use in each process
@@ -160,7 +171,8 @@ class UnetDenoiser:
         self.multiple = int(getattr(model, "input_multiple", 1))
         self.batch_size = int(batch_size)
         self.tile_px = int(math.ceil(tile_px / self.multiple) * self.multiple)
-        self.block_px = int(math.ceil(block_px / self.multiple) * self.multiple)
+        block = cpu_block_px if self.setup.device.type == "cpu" else block_px
+        self.block_px = int(math.ceil(block / self.multiple) * self.multiple)
         self.ctx = int(math.ceil(int(model.required_halo()) / self.multiple) * self.multiple)
 
     @property
@@ -210,13 +222,15 @@ class UnetDenoiser:
         if self.setup.device.type == "cpu" and hasattr(self.model, "down"):
             from ..models.strips import forward_in_strips
 
+            strip_px = self.cpu_strip_px
             per_px = PLAIN_BYTES_PER_PX_PER_CHANNEL * int(getattr(self.model, "config", {}).get("base_channels", 32))
             budget = self.cpu_plain_mb * 2**20
 
             def forward(x: torch.Tensor) -> torch.Tensor:
                 if x.shape[-2] * x.shape[-1] * x.shape[0] * per_px <= budget:
                     return self.model(x)
-                return torch.cat([forward_in_strips(self.model, x[i : i + 1]) for i in range(x.shape[0])])
+                return torch.cat([forward_in_strips(self.model, x[i : i + 1], strip_px=strip_px)
+                                  for i in range(x.shape[0])])
 
             return forward
         return self.model
