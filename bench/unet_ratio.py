@@ -82,9 +82,6 @@ def _bare(spec: dict) -> dict:
     tile = spec["tile"]
     cuda = dev.type == "cuda"
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
-    tiles = [torch.from_numpy(np.ascontiguousarray(img[r : r + tile, c : c + tile]))[None, None]
-             for r in range(0, img.shape[0], tile) for c in range(0, img.shape[1], tile)]
-    seconds = 0.0
     if spec.get("strips"):  # the CLI's own CPU function on the whole scan (one block): what the pipeline adds
         from sem_core.config import load_params
         from sem_core.models.strips import forward_in_strips
@@ -92,11 +89,15 @@ def _bare(spec: dict) -> dict:
         strip_px = load_params(ROOT / "params.yaml").denoise.unet.cpu_strip_px
         whole = torch.from_numpy(img)[None, None].contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            forward_in_strips(net, tiles[0].contiguous(memory_format=torch.channels_last), strip_px=strip_px)
+            forward_in_strips(net, whole[..., :tile, :tile].contiguous(memory_format=torch.channels_last),
+                              strip_px=strip_px)  # warm-up
             t0 = time.perf_counter()
             forward_in_strips(net, whole, strip_px=strip_px)
             seconds = time.perf_counter() - t0
         return {"seconds": seconds, "mpix_s": mpix_per_s(img.size, seconds), "tflops": float("nan")}
+    tiles = [torch.from_numpy(np.ascontiguousarray(img[r : r + tile, c : c + tile]))[None, None]
+             for r in range(0, img.shape[0], tile) for c in range(0, img.shape[1], tile)]
+    seconds = 0.0
     with torch.inference_mode(), amp:
         net(tiles[0].to(dev).contiguous(memory_format=torch.channels_last))  # warm-up (and compile)
         for t in tiles:
@@ -275,6 +276,8 @@ def main() -> None:
     if args.classical_child:
         print(json.dumps(_classical_child(json.loads(args.classical_child))))
         return
+    if args.strips and args.device != "cpu":
+        ap.error("--strips is the CPU path (row strips); drop it with --device cuda")
     with tempfile.TemporaryDirectory(prefix="sem_unet_ratio_") as tmp:
         tmp = Path(tmp)
         if args.rss:
